@@ -1,0 +1,246 @@
+"""Configuration of both functions, read only from environment variables.
+
+Why one table: the same names are set by Terraform (``infra/functions.tf``), by the local cloud
+(``local_cloud``) and documented in the README; a test compares Terraform's list with
+:data:`SETTINGS`, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from functions.errors import ConfigError
+
+FunctionName = Literal["ingest", "poller"]
+
+DEFAULT_LEANPLUM_API_URL = "https://api.leanplum.com/api"
+
+# Objects under this prefix belong to the importer itself (import records, archived originals,
+# reports, rejected and failed rows). They are never imported, so the importer's own writes
+# cannot loop back into it.
+RESERVED_PREFIX = "importer/"
+RECORDS_PREFIX = RESERVED_PREFIX + "records/"
+ARCHIVE_PREFIX = RESERVED_PREFIX + "archive/"
+REPORTS_PREFIX = RESERVED_PREFIX + "reports/"
+
+_TOPIC_RE = re.compile(r"^projects/[^/]+/topics/[^/]+$")
+_QUEUE_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[^/]+$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def _check_regex(pattern: re.Pattern[str], shape: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if pattern.match(value) else f"must look like {shape}"
+
+    return check
+
+
+def _check_url(value: str) -> str | None:
+    return None if value.startswith(("http://", "https://")) else "must be an http(s) URL"
+
+
+def _check_choice(*choices: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _check_positive_int(value: str) -> str | None:
+    return None if value.isdigit() and int(value) > 0 else "must be a positive integer"
+
+
+def _check_fraction(value: str) -> str | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return "must be a number between 0 and 1"
+    return None if 0.0 <= number <= 1.0 else "must be a number between 0 and 1"
+
+
+def _check_prefix(value: str) -> str | None:
+    if value.startswith(RESERVED_PREFIX):
+        return f"must not be inside the importer's reserved prefix {RESERVED_PREFIX!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: who reads it, whether it must be set, and how it is checked."""
+
+    name: str
+    functions: tuple[FunctionName, ...]
+    description: str
+    default: str | None = None
+    secret: bool = False
+    check: Callable[[str], str | None] | None = field(default=None, compare=False)
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+BOTH: tuple[FunctionName, ...] = ("ingest", "poller")
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("LEANPLUM_APP_ID", BOTH, "Leanplum app id."),
+    Setting(
+        "LEANPLUM_DEV_KEY",
+        BOTH,
+        "Leanplum development key (multi with createJob, getMultiResults). "
+        "In the cloud it comes from Secret Manager.",
+        secret=True,
+    ),
+    Setting(
+        "LEANPLUM_API_URL",
+        BOTH,
+        "Leanplum API endpoint.",
+        default=DEFAULT_LEANPLUM_API_URL,
+        check=_check_url,
+    ),
+    Setting(
+        "RESULTS_TOPIC",
+        BOTH,
+        "Topic that receives one result message per file (projects/P/topics/T).",
+        check=_check_regex(_TOPIC_RE, "projects/PROJECT/topics/TOPIC"),
+    ),
+    Setting(
+        "TASKS_QUEUE",
+        ("ingest",),
+        "Cloud Tasks queue of the poller's tasks (projects/P/locations/L/queues/Q).",
+        check=_check_regex(_QUEUE_RE, "projects/PROJECT/locations/LOCATION/queues/QUEUE"),
+    ),
+    Setting("POLLER_URL", ("ingest",), "HTTPS URL of the poller function.", check=_check_url),
+    Setting(
+        "TASKS_SERVICE_ACCOUNT",
+        ("ingest",),
+        "Service account whose OIDC token the poller's tasks carry.",
+        check=_check_regex(_EMAIL_RE, "an e-mail address"),
+    ),
+    Setting(
+        "INCOMING_PREFIX",
+        ("ingest",),
+        "Only objects under this prefix ending in .csv are imported.",
+        default="incoming/",
+        check=_check_prefix,
+    ),
+    Setting(
+        "OLD_EVENT_POLICY",
+        ("ingest",),
+        "Events older than 365 days: move (to import time - 360 days), reject or keep.",
+        default="move",
+        check=_check_choice("move", "reject", "keep"),
+    ),
+    Setting(
+        "MAX_FUTURE_SECONDS",
+        ("ingest",),
+        "Events further in the future than this are rejected.",
+        default="600",
+        check=_check_positive_int,
+    ),
+    Setting(
+        "MAX_REJECTED_FRACTION",
+        ("ingest",),
+        "A file with a larger share of rejected rows is refused as a whole.",
+        default="0.1",
+        check=_check_fraction,
+    ),
+    Setting(
+        "DUPLICATE_POLICY",
+        ("ingest",),
+        "A re-upload of identical bytes: skip (DUPLICATE result, no job) or import.",
+        default="skip",
+        check=_check_choice("skip", "import"),
+    ),
+    Setting(
+        "POLL_DEADLINE_SECONDS",
+        ("poller",),
+        "A job still running this long after it started ends as TIMED_OUT.",
+        default="86400",
+        check=_check_positive_int,
+    ),
+    Setting(
+        "POLL_MAX_ATTEMPTS",
+        ("poller",),
+        "The queue's max_attempts: the poller's last attempt ends as TIMED_OUT.",
+        default="100",
+        check=_check_positive_int,
+    ),
+)
+
+# Read by the Google client libraries (or by our Cloud Tasks client factory) to reach the local
+# emulators. Never set in the cloud, so never in Terraform.
+EMULATOR_VARIABLES = ("STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "CLOUD_TASKS_EMULATOR_HOST")
+
+
+def settings_for(function: FunctionName) -> tuple[Setting, ...]:
+    """The settings one function reads, in table order."""
+    return tuple(setting for setting in SETTINGS if function in setting.functions)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Checked configuration. Values stay strings-as-typed only where no conversion is needed."""
+
+    leanplum_app_id: str
+    leanplum_dev_key: str = field(repr=False)
+    leanplum_api_url: str
+    results_topic: str
+    tasks_queue: str | None
+    poller_url: str | None
+    tasks_service_account: str | None
+    incoming_prefix: str
+    old_event_policy: str
+    max_future_seconds: int
+    max_rejected_fraction: float
+    duplicate_policy: str
+    poll_deadline_seconds: int
+    poll_max_attempts: int
+
+
+def load_config(function: FunctionName, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and check the settings of ``function``.
+
+    :raises ConfigError: naming every variable that is missing or malformed, at once, so a
+        deployment is fixed in one round rather than one variable per cold start.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for setting in SETTINGS:
+        raw = env.get(setting.name, "").strip()
+        if function not in setting.functions:
+            values[setting.name] = raw or (setting.default or "")
+            continue
+        if not raw:
+            if setting.required:
+                problems.append(f"{setting.name} is missing ({setting.description})")
+                continue
+            raw = setting.default or ""
+        problem = setting.check(raw) if setting.check else None
+        if problem:
+            shown = "<secret>" if setting.secret else repr(raw)
+            problems.append(f"{setting.name}={shown} {problem}")
+        values[setting.name] = raw
+    if problems:
+        raise ConfigError(f"{function} function configuration: " + "; ".join(problems))
+    return Config(
+        leanplum_app_id=values["LEANPLUM_APP_ID"],
+        leanplum_dev_key=values["LEANPLUM_DEV_KEY"],
+        leanplum_api_url=values["LEANPLUM_API_URL"] or DEFAULT_LEANPLUM_API_URL,
+        results_topic=values["RESULTS_TOPIC"],
+        tasks_queue=values["TASKS_QUEUE"] or None,
+        poller_url=values["POLLER_URL"] or None,
+        tasks_service_account=values["TASKS_SERVICE_ACCOUNT"] or None,
+        incoming_prefix=values["INCOMING_PREFIX"] or "incoming/",
+        old_event_policy=values["OLD_EVENT_POLICY"] or "move",
+        max_future_seconds=int(values["MAX_FUTURE_SECONDS"] or 600),
+        max_rejected_fraction=float(values["MAX_REJECTED_FRACTION"] or 0.1),
+        duplicate_policy=values["DUPLICATE_POLICY"] or "skip",
+        poll_deadline_seconds=int(values["POLL_DEADLINE_SECONDS"] or 86400),
+        poll_max_attempts=int(values["POLL_MAX_ATTEMPTS"] or 100),
+    )
