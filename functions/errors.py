@@ -1,9 +1,10 @@
 """Errors of the importer.
 
-    ImporterError
-    ├── ConfigError            a setting is missing or malformed (fix the deployment)
-    ├── StaleGenerationError   the object changed under us (412); the newer generation has its own event
-    └── LeanplumError          Leanplum answered with an error or could not be reached (see leanplum.py)
+ImporterError
+├── ConfigError            a setting is missing or malformed (fix the deployment)
+├── StaleGenerationError   the object changed under us (412); the newer
+│                          generation has its own event
+└── LeanplumError          Leanplum refused or was unreachable (tree in leanplum.py)
 """
 
 
