@@ -157,6 +157,13 @@ SETTINGS: tuple[Setting, ...] = (
         check=_check_choice("skip", "import"),
     ),
     Setting(
+        "POLL_FIRST_DELAY_SECONDS",
+        ("ingest",),
+        "Delay before the first poll of a new job (later polls follow the queue's backoff).",
+        default="15",
+        check=_check_positive_int,
+    ),
+    Setting(
         "POLL_DEADLINE_SECONDS",
         ("poller",),
         "A job still running this long after it started ends as TIMED_OUT.",
@@ -198,6 +205,7 @@ class Config:
     max_future_seconds: int
     max_rejected_fraction: float
     duplicate_policy: str
+    poll_first_delay_seconds: int
     poll_deadline_seconds: int
     poll_max_attempts: int
 
@@ -241,6 +249,7 @@ def load_config(function: FunctionName, environ: Mapping[str, str] | None = None
         max_future_seconds=int(values["MAX_FUTURE_SECONDS"] or 600),
         max_rejected_fraction=float(values["MAX_REJECTED_FRACTION"] or 0.1),
         duplicate_policy=values["DUPLICATE_POLICY"] or "skip",
+        poll_first_delay_seconds=int(values["POLL_FIRST_DELAY_SECONDS"] or 15),
         poll_deadline_seconds=int(values["POLL_DEADLINE_SECONDS"] or 86400),
         poll_max_attempts=int(values["POLL_MAX_ATTEMPTS"] or 100),
     )

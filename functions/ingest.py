@@ -509,6 +509,7 @@ def _ensure_poll(record: ImportRecord, config: Config) -> None:
         service_account=config.tasks_service_account,
         job_ids=record.job_ids,
         payload=payload,
+        delay_seconds=config.poll_first_delay_seconds,
     )
     if record.task_name != name:
         record.task_name = name

@@ -1,0 +1,46 @@
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  labels = merge(var.labels, {
+    app        = "leanplum-importer"
+    managed-by = "terraform"
+  })
+
+  # Object prefixes reserved by the importer (functions/config.py: RESERVED_PREFIX and friends).
+  reserved_prefix = "importer/"
+  records_prefix  = "${local.reserved_prefix}records/"
+  archive_prefix  = "${local.reserved_prefix}archive/"
+  reports_prefix  = "${local.reserved_prefix}reports/"
+
+  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+  services = toset([
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudtasks.googleapis.com",
+    "eventarc.googleapis.com",
+    "iam.googleapis.com",
+    "logging.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ])
+}
+
+resource "google_project_service" "enabled" {
+  for_each = var.enable_apis ? local.services : toset([])
+
+  project = var.project_id
+  service = each.value
+  # Other workloads of the project may use these APIs too: never switch them off on destroy.
+  disable_on_destroy = false
+}

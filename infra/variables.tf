@@ -1,0 +1,412 @@
+# ---------------------------------------------------------------------------------------------
+# Project and naming
+# ---------------------------------------------------------------------------------------------
+
+variable "project_id" {
+  description = "ID of the Google Cloud project that hosts the importer."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a Google Cloud project ID: 6 to 30 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "Region of the functions, the Cloud Tasks queue, the build repository and (by default) the landing bucket."
+  type        = string
+  default     = "us-central1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must be a Google Cloud region such as us-central1 or europe-west1."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (functions, service accounts, topics, queue, secret, buckets)."
+  type        = string
+  default     = "lp-importer"
+
+  validation {
+    # Service account IDs are at most 30 characters and the longest suffix is "-trigger".
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 2 to 21 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "labels" {
+  description = "Labels added to every resource that takes labels."
+  type        = map(string)
+  default     = {}
+}
+
+variable "enable_apis" {
+  description = "Enable the Google APIs the importer needs. Turn off where a platform team enables APIs itself."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------------
+# Landing bucket
+# ---------------------------------------------------------------------------------------------
+
+variable "create_bucket" {
+  description = "Create the landing bucket (true) or use an existing one named by bucket_name (false), for example a bucket Leanplum provides. An existing bucket must be in this project (Eventarc Cloud Storage triggers) and keeps its own settings and lifecycle rules."
+  type        = bool
+  default     = true
+}
+
+variable "bucket_name" {
+  description = "Name of the landing bucket. Required when create_bucket is false; defaults to \"<project_id>-<name_prefix>-landing\" otherwise."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.bucket_name == null || can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be a valid Cloud Storage bucket name (3 to 63 lowercase letters, digits, dots, hyphens or underscores)."
+  }
+}
+
+variable "bucket_location" {
+  description = "Location of a created landing bucket (region, dual-region or multi-region). Defaults to var.region. The Eventarc trigger is placed in the same location, as Cloud Storage triggers require."
+  type        = string
+  default     = null
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the created buckets even when they still hold objects. Keep false in production."
+  type        = bool
+  default     = false
+}
+
+variable "incoming_prefix" {
+  description = "Only objects under this prefix, ending in .csv, are imported (INCOMING_PREFIX)."
+  type        = string
+  default     = "incoming/"
+
+  validation {
+    condition     = endswith(var.incoming_prefix, "/") && !startswith(var.incoming_prefix, "/") && !startswith(var.incoming_prefix, "importer/")
+    error_message = "incoming_prefix must end with \"/\", not start with \"/\", and not be inside the importer's reserved prefix \"importer/\"."
+  }
+}
+
+variable "archive_retention_days" {
+  description = "Days the original uploads are kept under importer/archive/ before the lifecycle rule deletes them."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.archive_retention_days >= 1 && floor(var.archive_retention_days) == var.archive_retention_days
+    error_message = "archive_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "reports_retention_days" {
+  description = "Days the reports (rejected and failed rows) are kept under importer/reports/ before the lifecycle rule deletes them."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.reports_retention_days >= 1 && floor(var.reports_retention_days) == var.reports_retention_days
+    error_message = "reports_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "noncurrent_version_retention_days" {
+  description = "Days an overwritten or deleted object version stays recoverable (object versioning) before it is deleted."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.noncurrent_version_retention_days >= 1 && floor(var.noncurrent_version_retention_days) == var.noncurrent_version_retention_days
+    error_message = "noncurrent_version_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "soft_delete_retention_seconds" {
+  description = "Soft delete window of the created buckets, in seconds: 0 (off) or 7 to 90 days."
+  type        = number
+  default     = 604800
+
+  validation {
+    condition     = var.soft_delete_retention_seconds == 0 || (var.soft_delete_retention_seconds >= 604800 && var.soft_delete_retention_seconds <= 7776000)
+    error_message = "soft_delete_retention_seconds must be 0 or between 604800 (7 days) and 7776000 (90 days)."
+  }
+}
+
+variable "leanplum_reader_member" {
+  description = "Optional IAM principal that Leanplum's import job reads the files with, e.g. \"serviceAccount:importer@leanplum-project.iam.gserviceaccount.com\" or \"group:...\": granted roles/storage.objectViewer on the landing bucket. null grants nothing."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.leanplum_reader_member == null || can(regex("^(serviceAccount|user|group|domain|principal|principalSet):.+$", var.leanplum_reader_member))
+    error_message = "leanplum_reader_member must be an IAM principal such as serviceAccount:NAME@PROJECT.iam.gserviceaccount.com; public members (allUsers, allAuthenticatedUsers) are refused."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Functions
+# ---------------------------------------------------------------------------------------------
+
+variable "python_runtime" {
+  description = "Cloud Functions Python runtime of both functions (the code targets Python 3.11 and later)."
+  type        = string
+  default     = "python312"
+
+  validation {
+    condition     = contains(["python311", "python312", "python313"], var.python_runtime)
+    error_message = "python_runtime must be python311, python312 or python313."
+  }
+}
+
+variable "ingest_memory" {
+  description = "Memory of one ingest function instance (it reads and rewrites whole CSV files)."
+  type        = string
+  default     = "1Gi"
+}
+
+variable "ingest_timeout_seconds" {
+  description = "Timeout of one ingest invocation; event-driven functions allow at most 540 s."
+  type        = number
+  default     = 540
+
+  validation {
+    condition     = var.ingest_timeout_seconds >= 1 && var.ingest_timeout_seconds <= 540
+    error_message = "ingest_timeout_seconds must be between 1 and 540."
+  }
+}
+
+variable "ingest_max_instances" {
+  description = "Upper bound on concurrent ingest instances (uploads processed in parallel)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.ingest_max_instances >= 1
+    error_message = "ingest_max_instances must be at least 1."
+  }
+}
+
+variable "poller_memory" {
+  description = "Memory of one poller function instance."
+  type        = string
+  default     = "512Mi"
+}
+
+variable "poller_timeout_seconds" {
+  description = "Timeout of one poller invocation. Cloud Tasks waits at most 30 min for an HTTP target."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.poller_timeout_seconds >= 1 && var.poller_timeout_seconds <= 1800
+    error_message = "poller_timeout_seconds must be between 1 and 1800."
+  }
+}
+
+variable "poller_max_instances" {
+  description = "Upper bound on concurrent poller instances."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.poller_max_instances >= 1
+    error_message = "poller_max_instances must be at least 1."
+  }
+}
+
+variable "poller_ingress" {
+  description = "Ingress setting of the poller. ALLOW_INTERNAL_ONLY admits Cloud Tasks of the same project (or VPC Service Controls perimeter); ALLOW_ALL only where the queue lives elsewhere. Invocation needs IAM either way."
+  type        = string
+  default     = "ALLOW_INTERNAL_ONLY"
+
+  validation {
+    condition     = contains(["ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB", "ALLOW_ALL"], var.poller_ingress)
+    error_message = "poller_ingress must be ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB or ALLOW_ALL."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Importer settings (environment variables; see functions/config.py SETTINGS)
+# ---------------------------------------------------------------------------------------------
+
+variable "leanplum_app_id" {
+  description = "Leanplum app id (LEANPLUM_APP_ID). The development key is not a variable: it lives in Secret Manager only."
+  type        = string
+
+  validation {
+    condition     = length(trimspace(var.leanplum_app_id)) > 0
+    error_message = "leanplum_app_id must not be empty."
+  }
+}
+
+variable "leanplum_api_url" {
+  description = "Leanplum API endpoint (LEANPLUM_API_URL)."
+  type        = string
+  default     = "https://api.leanplum.com/api"
+
+  validation {
+    condition     = startswith(var.leanplum_api_url, "https://")
+    error_message = "leanplum_api_url must be an https URL."
+  }
+}
+
+variable "old_event_policy" {
+  description = "Events older than 365 days: move (to import time - 360 days), reject or keep (OLD_EVENT_POLICY)."
+  type        = string
+  default     = "move"
+
+  validation {
+    condition     = contains(["move", "reject", "keep"], var.old_event_policy)
+    error_message = "old_event_policy must be move, reject or keep."
+  }
+}
+
+variable "max_future_seconds" {
+  description = "Events further in the future than this many seconds are rejected (MAX_FUTURE_SECONDS)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.max_future_seconds >= 1 && floor(var.max_future_seconds) == var.max_future_seconds
+    error_message = "max_future_seconds must be a positive whole number."
+  }
+}
+
+variable "max_rejected_fraction" {
+  description = "A file with a larger share of rejected rows is refused as a whole (MAX_REJECTED_FRACTION, 0 to 1)."
+  type        = number
+  default     = 0.1
+
+  validation {
+    condition     = var.max_rejected_fraction >= 0 && var.max_rejected_fraction <= 1
+    error_message = "max_rejected_fraction must be between 0 and 1."
+  }
+}
+
+variable "duplicate_policy" {
+  description = "A re-upload of identical bytes: skip (DUPLICATE result, no job) or import (DUPLICATE_POLICY)."
+  type        = string
+  default     = "skip"
+
+  validation {
+    condition     = contains(["skip", "import"], var.duplicate_policy)
+    error_message = "duplicate_policy must be skip or import."
+  }
+}
+
+variable "poll_deadline_seconds" {
+  description = "A Leanplum job still running this long after it started ends as TIMED_OUT (POLL_DEADLINE_SECONDS)."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.poll_deadline_seconds >= 60 && floor(var.poll_deadline_seconds) == var.poll_deadline_seconds
+    error_message = "poll_deadline_seconds must be a whole number of seconds, at least 60."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Cloud Tasks queue of the poller
+# ---------------------------------------------------------------------------------------------
+
+variable "tasks_max_attempts" {
+  description = "The queue's retry_config.max_attempts, also given to the poller as POLL_MAX_ATTEMPTS (its last attempt ends as TIMED_OUT). The retry schedule up to the last attempt must cover poll_deadline_seconds: the default 160 reaches about 25.8 h with the default backoff."
+  type        = number
+  default     = 160
+
+  validation {
+    # <= 1000: the retry-schedule computation in tasks.tf uses range(), limited to 1024 elements.
+    condition     = var.tasks_max_attempts >= 2 && var.tasks_max_attempts <= 1000 && floor(var.tasks_max_attempts) == var.tasks_max_attempts
+    error_message = "tasks_max_attempts must be a whole number between 2 and 1000 (a bounded retry budget)."
+  }
+}
+
+variable "tasks_min_backoff_seconds" {
+  description = "The queue's retry_config.min_backoff, in seconds: the first poll comes this long after the first attempt."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.tasks_min_backoff_seconds >= 1
+    error_message = "tasks_min_backoff_seconds must be at least 1."
+  }
+}
+
+variable "tasks_max_backoff_seconds" {
+  description = "The queue's retry_config.max_backoff, in seconds: the steady poll interval of a long job."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.tasks_max_backoff_seconds >= 1 && var.tasks_max_backoff_seconds <= 3600
+    error_message = "tasks_max_backoff_seconds must be between 1 and 3600."
+  }
+}
+
+variable "tasks_max_doublings" {
+  description = "The queue's retry_config.max_doublings."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.tasks_max_doublings >= 0 && var.tasks_max_doublings <= 16
+    error_message = "tasks_max_doublings must be between 0 and 16."
+  }
+}
+
+variable "tasks_max_dispatches_per_second" {
+  description = "The queue's rate_limits.max_dispatches_per_second (polls of Leanplum per second across all files)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.tasks_max_dispatches_per_second > 0 && var.tasks_max_dispatches_per_second <= 500
+    error_message = "tasks_max_dispatches_per_second must be above 0 and at most 500."
+  }
+}
+
+variable "tasks_max_concurrent_dispatches" {
+  description = "The queue's rate_limits.max_concurrent_dispatches."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.tasks_max_concurrent_dispatches >= 1 && var.tasks_max_concurrent_dispatches <= 5000
+    error_message = "tasks_max_concurrent_dispatches must be between 1 and 5000."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Pub/Sub
+# ---------------------------------------------------------------------------------------------
+
+variable "dead_letter_max_delivery_attempts" {
+  description = "Deliveries of a result message to the example subscription before it goes to the dead-letter topic (Pub/Sub allows 5 to 100)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.dead_letter_max_delivery_attempts >= 5 && var.dead_letter_max_delivery_attempts <= 100
+    error_message = "dead_letter_max_delivery_attempts must be between 5 and 100."
+  }
+}
+
+variable "message_retention_duration" {
+  description = "How long the subscriptions keep unacknowledged messages (Pub/Sub duration, 10 min to 7 days)."
+  type        = string
+  default     = "604800s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.message_retention_duration)) && try(tonumber(trimsuffix(var.message_retention_duration, "s")), 0) >= 600 && try(tonumber(trimsuffix(var.message_retention_duration, "s")), 0) <= 604800
+    error_message = "message_retention_duration must be like \"604800s\", between 600s and 604800s."
+  }
+}
+
+variable "restrict_object_access_to_prefixes" {
+  description = "Limit each function's object role on the landing bucket with an IAM condition to the prefixes it works in (ingest: incoming_prefix and importer/; poller: importer/)."
+  type        = bool
+  default     = true
+}

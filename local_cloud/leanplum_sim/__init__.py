@@ -1,0 +1,84 @@
+"""A local Leanplum API simulator: a real HTTP server for the importer's tests.
+
+Behaves as ``/work/shared/leanplum-api.md`` says. Start it with
+``python -m local_cloud.leanplum_sim --app-id APP --dev-key DEV --prod-key PROD --port N`` or
+in-process with :func:`start` / :meth:`LeanplumSimulator.stop`. CSV jobs read the object with
+the official google-cloud-storage client (anonymous credentials, project ``local`` when
+``STORAGE_EMULATOR_HOST`` is set).
+
+Modules, one job each: ``_config`` (app identity, fault knobs), ``_params`` (request parameters),
+``_rules`` (documented ``track`` rules), ``_csvfile`` (CSV bytes to actions), ``_actions`` (one
+action to one response), ``_jobs`` (job state from timestamps), ``_gcs`` (read an object),
+``_state`` (locked state, seeded randomness, recordings), ``_api`` (the ``/api`` actions),
+``_server`` (HTTP, faults, admin endpoints), ``__main__`` (CLI).
+
+Behaviours INFERRED (not documented by Leanplum; chosen as a careful client would expect):
+
+* Keys: a wrong ``appId``, an unknown or missing ``clientKey`` answers 403 ``Invalid access
+  key``; a valid key of the wrong class (production key for a CSV job, development key for
+  ``track``) answers 403 ``Invalid access key: ... requires the development key``. A missing
+  ``apiVersion`` or ``action`` is 400; any ``apiVersion`` value is accepted. Unknown action: 400.
+* POST parameters: query string first, body keys override. A body sent as
+  ``Content-Type: application/json`` that is really multipart (curl ``--form`` with a forced
+  JSON header, as in Leanplum's own help article) is read as multipart.
+* ``multi`` is a CSV job when ``createJob``, ``gcsBucket`` or ``file`` is given;
+  ``createJob`` other than ``true`` is 400. Missing bucket/object: 404; object above
+  100 MB: 400 (checked on the object's metadata before download); storage unreachable: 502.
+  ``defaultAction`` other than ``track``/``setUserAttributes``: 400.
+* The object is read (its current generation, recorded on the job) when the job is created;
+  rows are evaluated at creation time with "now" = creation time. The job is PENDING for
+  ``pending_seconds``, RUNNING for ``running_seconds``, then FINISHED or FAILED.
+* A file with a UTF-8 BOM, invalid UTF-8, an empty file, a header with an empty or duplicated
+  column name, or CSV syntax errors (e.g. an unterminated quote): the job is still created and
+  ends FAILED with the reason; no rows are applied, no results files.
+* Empty cells are absent arguments; unknown columns are ignored; blank lines are not rows; a
+  row with more cells than the header gets an error result. ``params.<name>`` and
+  ``userAttributes.<name>`` columns become nested objects; parameter values stay strings.
+  A row's ``action`` cell overrides ``defaultAction``; with neither the row errors.
+* ``time``: >= 1e11 is "plainly milliseconds" (error); negative, or more than one day in the
+  future: error. Age > 365 days: success with the documented past-event warning; the event is
+  recorded with the import time (``originalTime`` kept). N in the message is whole days.
+* ``currencyCode`` must be three upper-case letters known to pycountry's ISO 4217 list.
+  ``value`` must be a finite number. Only the first failing rule is reported per row.
+* Purely numeric name: ASCII digits with an optional decimal part, or all decimal digits.
+* Per-app limits (500 event names, 200 parameter names) are counted across everything the
+  simulator accepted since start/reset; an action over a limit gets an error.
+* ``successesCount`` counts ``success:true`` results (including those with a warning);
+  ``failuresCount`` the ``success:false`` ones. ``GET /_sim/jobs`` also shows warnings.
+* ``getMultiResults`` while PENDING/RUNNING: ``{"success":true,"jobId","state"}`` without
+  ``data``. FAILED: ``success:true`` (the poll worked), ``state:"FAILED"``, an ``error``
+  object with the reason and empty ``data``. Unknown or missing ``jobId``: 400.
+* Results files: newline-delimited JSON, ``results_lines_per_file`` lines each (10,000);
+  a job with no rows has no files. Served only once the job is FINISHED.
+* ``track`` over HTTP: ``time`` optional (defaults to now); an error result is HTTP 400, a
+  warning HTTP 200. Inline ``multi``: over 50 distinct users or 500 actions is 403; otherwise
+  HTTP 200 with one result per action.
+* Faults happen before the action runs (a 5xx/429 has no effect), except the lost reply: the
+  ``multi`` call takes effect, then the connection is closed without an answer.
+* ``POST /_sim/reset`` forgets requests, jobs, events and names, and restores the knobs and
+  the random generator given at start-up.
+"""
+
+from __future__ import annotations
+
+from local_cloud.leanplum_sim._config import AppIdentity, KnobError, Knobs
+from local_cloud.leanplum_sim._server import LeanplumSimulator
+
+__all__ = ["AppIdentity", "KnobError", "Knobs", "LeanplumSimulator", "start"]
+
+
+def start(
+    app_id: str,
+    dev_key: str,
+    prod_key: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: int | None = None,
+    knobs: Knobs | None = None,
+    quiet: bool = True,
+) -> LeanplumSimulator:
+    """Start a simulator in a background thread; call ``.stop()`` on the result when done."""
+    identity = AppIdentity(app_id=app_id, dev_key=dev_key, prod_key=prod_key)
+    sim = LeanplumSimulator(identity, knobs, host=host, port=port, seed=seed, quiet=quiet)
+    return sim.start()

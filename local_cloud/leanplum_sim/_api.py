@@ -1,0 +1,221 @@
+"""The ``/api`` actions: key checks, CSV jobs, polling, inline ``multi``, ``track``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from local_cloud.leanplum_sim import _csvfile, _gcs
+from local_cloud.leanplum_sim._actions import SUPPORTED_ACTIONS, error, run_action
+from local_cloud.leanplum_sim._jobs import SIMULATED_FAILURE, Fate, Job
+from local_cloud.leanplum_sim._state import SimState
+
+API_VERSION = "1.0.6"
+DEV, PROD = "development", "production"
+MULTI_MAX_USERS = 50  # [DOC] inline multi limits
+MULTI_MAX_ACTIONS = 500
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def reply(self) -> Reply:
+        return Reply(self.status, {"response": [error(self.message)]})
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def _required(params: Mapping[str, Any], name: str) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        raise ApiError(400, f"Missing argument {name}")
+    return str(value)
+
+
+class Api:
+    def __init__(self, state: SimState, base_url: Callable[[], str]) -> None:
+        self.state = state
+        self.base_url = base_url
+
+    def key_class(self, params: Mapping[str, Any]) -> str:
+        app_id, key = params.get("appId"), params.get("clientKey")
+        return self.state.identity.key_class(
+            app_id if isinstance(app_id, str) else None, key if isinstance(key, str) else None
+        )
+
+    def handle(self, params: Mapping[str, Any], key_class: str) -> Reply:
+        try:
+            if key_class == "invalid":
+                raise ApiError(403, "Invalid access key")
+            _required(params, "apiVersion")
+            action = _required(params, "action")
+            if action == "multi":
+                if "createJob" in params or "gcsBucket" in params or "file" in params:
+                    return self._create_job(params, key_class)
+                return self._inline_multi(params, key_class)
+            if action == "getMultiResults":
+                return self._get_multi_results(params, key_class)
+            if action in SUPPORTED_ACTIONS:
+                return self._single(action, params, key_class)
+            raise ApiError(400, f"Unknown action {action!r}")
+        except ApiError as exc:
+            return exc.reply()
+
+    @staticmethod
+    def _need(key_class: str, wanted: str, what: str) -> None:
+        if key_class != wanted:
+            raise ApiError(403, f"Invalid access key: {what} requires the {wanted} key")
+
+    # multi with createJob ------------------------------------------------------------------
+    def _create_job(self, params: Mapping[str, Any], key_class: str) -> Reply:
+        self._need(key_class, DEV, "multi with createJob")
+        if not _truthy(params.get("createJob")):
+            raise ApiError(400, "createJob must be true to import a file")
+        bucket = _required(params, "gcsBucket")
+        name = _required(params, "file")
+        default_action = params.get("defaultAction") or None
+        if default_action is not None and default_action not in SUPPORTED_ACTIONS:
+            raise ApiError(400, f"Unsupported defaultAction {default_action!r}")
+        knobs = self.state.snapshot()
+        try:
+            obj = _gcs.read_object(bucket, name, max_bytes=knobs.max_file_bytes)
+        except _gcs.ObjectMissing as exc:
+            raise ApiError(404, str(exc)) from None
+        except _gcs.ObjectTooLarge as exc:
+            raise ApiError(400, str(exc)) from None
+        except _gcs.StorageUnavailable as exc:
+            raise ApiError(502, str(exc)) from None
+        job = Job(
+            job_id=self.state.new_job_id(),
+            bucket=bucket,
+            file=name,
+            generation=obj.generation,
+            size=obj.size,
+            default_action=default_action,
+            pending_seconds=knobs.pending_seconds,
+            running_seconds=knobs.running_seconds,
+            lines_per_file=max(1, knobs.results_lines_per_file),
+            fate=self.state.decide_fate(),
+        )
+        if job.fate is Fate.FAIL:
+            job.error = SIMULATED_FAILURE
+        else:
+            self._process(job, obj.data, set(knobs.warn_events))
+        self.state.add_job(job)
+        return Reply(200, {"response": [{"success": True, "jobId": job.job_id}]})
+
+    def _process(self, job: Job, data: bytes, warn_events: set[str]) -> None:
+        now = time.time()
+        try:
+            for row in _csvfile.rows(_csvfile.decode(data), job.default_action):
+                if row.action is None:
+                    job.results.append(error(row.error or "Invalid row"))
+                    continue
+                outcome = run_action(
+                    row.action,
+                    now=now,
+                    catalog=self.state.catalog,
+                    warn_events=warn_events,
+                    require_time=True,
+                )
+                job.results.append(outcome.result)
+                if outcome.record is not None:
+                    job.records.append({"row": len(job.results), **outcome.record})
+        except _csvfile.FileRejected as exc:
+            job.fate, job.error = Fate.FAIL, str(exc)
+            job.results.clear()
+            job.records.clear()
+
+    # getMultiResults -----------------------------------------------------------------------
+    def _get_multi_results(self, params: Mapping[str, Any], key_class: str) -> Reply:
+        self._need(key_class, DEV, "getMultiResults")
+        job_id = _required(params, "jobId")
+        job = self.state.job(job_id)
+        if job is None:
+            raise ApiError(400, f"Unknown jobId {job_id!r}")
+        state = job.state()
+        item: dict[str, Any] = {"success": True, "jobId": job.job_id, "state": state}
+        if state == "FINISHED":
+            base = self.base_url()
+            files = [f"{base}/_sim/results/{job.job_id}/{i}.json" for i in range(job.file_count())]
+            item["data"] = {
+                "successesCount": job.successes,
+                "failuresCount": job.failures,
+                "files": files,
+            }
+            item["files"] = list(files)
+        elif state == "FAILED":
+            item["data"] = {"successesCount": 0, "failuresCount": 0, "files": []}
+            item["error"] = {"message": job.error or SIMULATED_FAILURE}
+        return Reply(200, {"response": [item]})
+
+    # inline multi, track, setUserAttributes ------------------------------------------------
+    def _inline_multi(self, params: Mapping[str, Any], key_class: str) -> Reply:
+        self._need(key_class, PROD, "inline multi")
+        data = params.get("data")
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError:
+                raise ApiError(400, "Invalid data: not a JSON list of actions") from None
+        if not isinstance(data, list):
+            raise ApiError(400, "Missing argument data (a JSON list of actions)")
+        users = {str(a.get("userId")) for a in data if isinstance(a, dict) and a.get("userId")}
+        if len(data) > MULTI_MAX_ACTIONS or len(users) > MULTI_MAX_USERS:
+            raise ApiError(
+                403,
+                f"multi over its limits: at most {MULTI_MAX_USERS} users and "
+                f"{MULTI_MAX_ACTIONS} actions per call (found {len(users)} and {len(data)})",
+            )
+        knobs = self.state.snapshot()
+        default_action = params.get("defaultAction")
+        now = time.time()
+        results, records = [], []
+        for item in data:
+            if not isinstance(item, dict):
+                results.append(error("Invalid action: expected a JSON object"))
+                continue
+            action = dict(item)
+            if not action.get("action") and default_action:
+                action["action"] = default_action
+            outcome = run_action(
+                action,
+                now=now,
+                catalog=self.state.catalog,
+                warn_events=set(knobs.warn_events),
+                require_time=False,
+            )
+            results.append(outcome.result)
+            if outcome.record is not None:
+                records.append(outcome.record)
+        self.state.record_events("multi", records)
+        return Reply(200, {"response": results})
+
+    def _single(self, action: str, params: Mapping[str, Any], key_class: str) -> Reply:
+        self._need(key_class, PROD, action)
+        knobs = self.state.snapshot()
+        outcome = run_action(
+            params,
+            now=time.time(),
+            catalog=self.state.catalog,
+            warn_events=set(knobs.warn_events),
+            require_time=False,
+        )
+        if outcome.record is not None:
+            self.state.record_events(action, [outcome.record])
+        status = 200 if outcome.result.get("success") else 400
+        return Reply(status, {"response": [outcome.result]})
