@@ -3,7 +3,9 @@
 # ---------------------------------------------------------------------------------------------
 
 locals {
-  bucket_name = var.create_bucket ? coalesce(var.bucket_name, "${var.project_id}-${var.name_prefix}-landing") : var.bucket_name
+  # "" only when create_bucket is false and bucket_name is missing: the precondition below then
+  # stops the plan with a clear message.
+  bucket_name = var.create_bucket ? coalesce(var.bucket_name, "${var.project_id}-${var.name_prefix}-landing") : (var.bucket_name == null ? "" : var.bucket_name)
   # Eventarc Cloud Storage triggers must sit in the bucket's location (region, dual- or multi-region).
   bucket_location = var.create_bucket ? upper(coalesce(var.bucket_location, var.region)) : data.google_storage_bucket.existing[0].location
   trigger_region  = lower(local.bucket_location)
@@ -11,11 +13,11 @@ locals {
 
 data "google_storage_bucket" "existing" {
   count = var.create_bucket ? 0 : 1
-  name  = var.bucket_name
+  name  = local.bucket_name
 
   lifecycle {
     precondition {
-      condition     = var.bucket_name != null
+      condition     = local.bucket_name != ""
       error_message = "bucket_name is required when create_bucket is false."
     }
   }

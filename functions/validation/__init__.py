@@ -1,19 +1,30 @@
 """Validate and rewrite a CSV of historical events into the exact file Leanplum imports.
 
-Public interface used by the ingest function and the command line::
+Public interface (used by the ingest function and by ``python -m functions validate``)::
 
     from functions.validation import (
         ValidationOptions, ValidationReport, validate_csv, split_by_user)
+
+Modules, one job each: ``options`` (settings), ``decoding`` (strict UTF-8 lines), ``columns``
+(header mapping), ``names`` (naming rules), ``timeparse`` (time formats), ``rules`` (row rules
+by chunk), ``sorting`` (bounded grouping by user), ``billing`` (user lookups), ``warnings``,
+``report``, ``core`` (validate_csv), ``split`` and ``records`` (cutting output into parts).
 """
 
 from functions.validation.core import validate_csv
 from functions.validation.options import ValidationOptions
 from functions.validation.report import ValidationReport
-from functions.validation.split import LEANPLUM_MAX_FILE_BYTES, PartInfo, split_by_user
+from functions.validation.split import (
+    LEANPLUM_MAX_FILE_BYTES,
+    PartInfo,
+    UserTooLargeError,
+    split_by_user,
+)
 
 __all__ = [
     "LEANPLUM_MAX_FILE_BYTES",
     "PartInfo",
+    "UserTooLargeError",
     "ValidationOptions",
     "ValidationReport",
     "split_by_user",

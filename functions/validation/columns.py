@@ -76,7 +76,9 @@ def plan_columns(header: list[str]) -> ColumnPlan:
     missing = [name for name in REQUIRED if name not in plan.arguments]
     if missing:
         found = ", ".join(repr(name) for name in header) or "none"
-        raise HeaderError(f"missing required column(s) {', '.join(missing)}; columns found: {found}")
+        raise HeaderError(
+            f"missing required column(s) {', '.join(missing)}; columns found: {found}"
+        )
     used = set(plan.arguments.values())
     for argument, index in plan.arguments.items():
         plan.mapping[header[index]] = argument

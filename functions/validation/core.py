@@ -1,16 +1,33 @@
-"""Minimal pass-through validator (placeholder while the full rules are built)."""
+"""validate_csv: read, check, group by user, write; the one code path of function and CLI."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Callable
+from itertools import islice
+from operator import itemgetter
 from typing import BinaryIO
 
+from functions.validation.billing import LookupCounter
+from functions.validation.columns import ColumnPlan, HeaderError, plan_columns
+from functions.validation.decoding import LineSource
 from functions.validation.options import ValidationOptions
 from functions.validation.report import ValidationReport
+from functions.validation.rules import ChunkChecker, RejectedWriter
+from functions.validation.sorting import UserGrouper
+from functions.validation.warnings import add_warnings
 
-REQUIRED = ("userId", "event", "time")
+#: Rows checked together; big enough for C-level column work to dominate, small enough to
+#: keep a chunk's Python objects (a few MB) negligible against the sort budget.
+CHUNK_ROWS = 8192
+_WRITE_LINES = 8192
+_line = itemgetter(3)
+_user = itemgetter(1)
+
+
+class _Refused(Exception):
+    """Internal: stop reading, the file is refused for the reason given."""
 
 
 def validate_csv(
@@ -20,31 +37,143 @@ def validate_csv(
     options: ValidationOptions,
     progress: Callable[[int], None] | None = None,
 ) -> ValidationReport:
-    """Check required columns and copy rows through (minimal version)."""
+    """Validate ``source`` and write the normalised file to ``output``.
+
+    ``source`` is streamed (never loaded whole). ``output`` receives the normalised CSV only
+    when the file is accepted; ``rejected`` receives the rejected-rows CSV (row number, column,
+    reason, then the row as read). ``progress``, when given, is called after each chunk with
+    the number of input bytes read so far. Memory is bounded (see ``sorting``); temporary
+    spill files go to ``options.temp_dir``.
+    """
     report = ValidationReport()
-    text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
-    out = io.TextIOWrapper(output, encoding="utf-8", newline="", write_through=True)
+    lines = LineSource(source)
+    reader = csv.reader(lines)
+    rejected_text = io.TextIOWrapper(rejected, encoding="utf-8", newline="", write_through=True)
+    grouper = UserGrouper(temp_dir=options.temp_dir)
     try:
-        reader = csv.reader(text)
-        header = next(reader, [])
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            report.refusal_reason = (
-                f"missing required column(s) {', '.join(missing)}; found: {', '.join(header)}"
+        try:
+            plan, checker, seen = _start(reader, lines, rejected_text, options, report)
+            _read_rows(
+                reader=reader, lines=lines, checker=checker, grouper=grouper, seen=seen,
+                report=report, progress=progress,
             )
-            return report
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(header)
-        for row in reader:
-            if not any(row):
-                continue
-            report.rows_total += 1
-            writer.writerow(row)
-            report.rows_written += 1
-        report.accepted = report.rows_written > 0
-        if not report.accepted:
-            report.refusal_reason = "no valid row"
+        except _Refused as refusal:
+            report.refusal_reason = str(refusal)
+        else:
+            _decide(report, options)
+            if report.accepted:
+                _write_output(output, plan, grouper, report)
+            add_warnings(report, checker, plan, lines.had_bom)
+        report.bytes_read = lines.bytes_read
+        rejected_text.flush()
         return report
     finally:
-        out.detach()
-        text.detach()
+        grouper.close()
+        rejected_text.detach()
+
+
+def _start(
+    reader: csv.Reader,  # type: ignore[name-defined]
+    lines: LineSource,
+    rejected: io.TextIOBase,
+    options: ValidationOptions,
+    report: ValidationReport,
+) -> tuple[ColumnPlan, ChunkChecker, int]:
+    """Read the header (first non-blank record) and set up the checker."""
+    seen = 0
+    header: list[str] | None = None
+    try:
+        for row in reader:
+            seen += 1
+            if lines.problem is not None:
+                break
+            if any(map(str.strip, row)):
+                header = row
+                break
+    except csv.Error as error:
+        raise _Refused(f"not a readable CSV file near line {reader.line_num}: {error}") from None
+    if lines.problem is not None:
+        raise _Refused(_encoding_reason(lines, seen))
+    if header is None:
+        raise _Refused("the file is empty: no header row")
+    try:
+        plan = plan_columns(header)
+    except HeaderError as error:
+        raise _Refused(str(error)) from None
+    report.column_mapping = plan.mapping
+    checker = ChunkChecker(plan, options, report, RejectedWriter(rejected, header))
+    return plan, checker, seen
+
+
+def _encoding_reason(lines: LineSource, row: int) -> str:
+    assert lines.problem is not None
+    return (
+        f"the file is not valid UTF-8: row {row} holds the first invalid byte"
+        f" (byte offset {lines.problem.offset}: {lines.problem.reason});"
+        " re-export it as UTF-8"
+    )
+
+
+def _read_rows(
+    *,
+    reader: csv.Reader,  # type: ignore[name-defined]
+    lines: LineSource,
+    checker: ChunkChecker,
+    grouper: UserGrouper,
+    seen: int,
+    report: ValidationReport,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Check every data row chunk by chunk and hand the kept ones to the grouper."""
+    while True:
+        try:
+            rows = list(islice(reader, CHUNK_ROWS))
+        except csv.Error as error:
+            raise _Refused(
+                f"not a readable CSV file near line {reader.line_num}: {error}"
+            ) from None
+        if lines.problem is not None:
+            raise _Refused(_encoding_reason(lines, seen + len(rows)))
+        if not rows:
+            break
+        records, size = checker.check(rows, seen + 1)
+        seen += len(rows)
+        grouper.add(records, size)
+        if progress is not None:
+            progress(lines.bytes_read)
+    report.user_lookups_before = checker.lookups_before.finish()
+
+
+def _decide(report: ValidationReport, options: ValidationOptions) -> None:
+    """Accept, or refuse when too many rows were rejected or none is left."""
+    if report.rows_written == 0:
+        report.refusal_reason = (
+            "no valid row left" if report.rows_total else "the file has no data rows"
+        )
+        return
+    fraction = report.rows_rejected / report.rows_total
+    if fraction > options.max_rejected_fraction:
+        report.refusal_reason = (
+            f"{report.rows_rejected} of {report.rows_total} rows rejected ({fraction:.1%}),"
+            f" over the limit of {options.max_rejected_fraction:.1%};"
+            " see the rejections by reason"
+        )
+        return
+    report.accepted = True
+
+
+def _write_output(
+    output: BinaryIO, plan: ColumnPlan, grouper: UserGrouper, report: ValidationReport
+) -> None:
+    """Write the header and the grouped rows as UTF-8 without BOM, LF line endings."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(plan.output_header)
+    written = output.write(buffer.getvalue().encode("utf-8"))
+    lookups = LookupCounter()
+    for batch in grouper.sorted_batches():
+        lookups.feed(map(_user, batch))
+        for start in range(0, len(batch), _WRITE_LINES):
+            part = batch[start : start + _WRITE_LINES]
+            written += output.write(("\n".join(map(_line, part)) + "\n").encode("utf-8"))
+    report.user_lookups_after = lookups.finish()
+    report.bytes_written = written

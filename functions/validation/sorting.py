@@ -86,7 +86,10 @@ class UserGrouper:
 
     def _flush(self) -> None:
         if self._spill is None:
-            self._spill = tempfile.TemporaryFile(prefix="lp-validate-", dir=self._temp_dir)
+            # Closed in close(); a context manager cannot span add() calls.
+            self._spill = tempfile.TemporaryFile(  # noqa: SIM115
+                prefix="lp-validate-", dir=self._temp_dir
+            )
         spill = self._spill
         for bucket, buffer in enumerate(self._buffers):
             if not buffer:
@@ -128,7 +131,8 @@ class UserGrouper:
     def _merge_bucket(self, bucket: int) -> Iterator[list[Record]]:
         """Sort an oversized bucket as runs of at most the budget, then merge them."""
         assert self._spill is not None
-        runs = tempfile.TemporaryFile(prefix="lp-runs-", dir=self._temp_dir)
+        # Closed in the finally below, after the generator has been drained.
+        runs = tempfile.TemporaryFile(prefix="lp-runs-", dir=self._temp_dir)  # noqa: SIM115
         run_pieces: list[list[int]] = []
         pieces = self._pieces[bucket]
         index = 0

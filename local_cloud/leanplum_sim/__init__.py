@@ -28,6 +28,10 @@ Behaviours INFERRED (not documented by Leanplum; chosen as a careful client woul
 * The object is read (its current generation, recorded on the job) when the job is created;
   rows are evaluated at creation time with "now" = creation time. The job is PENDING for
   ``pending_seconds``, RUNNING for ``running_seconds``, then FINISHED or FAILED.
+  Rows are evaluated inside the ``multi`` request, so a very large file slows that reply.
+  Applied rows show in ``GET /_sim/events`` only once the job is FINISHED (never for FAILED
+  or never-ending jobs); their names count towards the per-app limits from creation.
+  A simulated FAIL decides the job's fate at creation and evaluates no rows.
 * A file with a UTF-8 BOM, invalid UTF-8, an empty file, a header with an empty or duplicated
   column name, or CSV syntax errors (e.g. an unterminated quote): the job is still created and
   ends FAILED with the reason; no rows are applied, no results files.

@@ -1,0 +1,301 @@
+"""The row rules, applied a chunk of rows at a time.
+
+Why chunks and columns: a Python loop over every cell is several times slower than the CSV
+parser itself. Each rule therefore looks at a whole column with C-level tools first (``map``,
+``set``, ``min``/``max``) and only walks row by row when that quick look finds a problem. Most
+columns of most chunks are settled without a Python-level step per row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from itertools import compress
+from operator import itemgetter
+
+import pycountry
+
+from functions.validation.billing import LookupCounter
+from functions.validation.columns import ColumnPlan
+from functions.validation.names import NameChecker
+from functions.validation.options import ValidationOptions
+from functions.validation.report import ValidationReport
+from functions.validation.sorting import RECORD_OVERHEAD, Record, buckets_of
+from functions.validation.timeparse import TimeParser, format_seconds, zone_for
+
+MAX_ID_LENGTH = 400
+MAX_PARAMETERS_PER_EVENT = 50
+OLD_EVENT_DAYS = 365
+MOVED_EVENT_DAYS = 360
+ANALYTICS_DAYS = 7
+#: ISO 4217 codes from pycountry's maintained list, not a hand-typed one.
+CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+USER_EMPTY = "userId is empty"
+USER_TOO_LONG = f"userId is longer than {MAX_ID_LENGTH} characters"
+DEVICE_TOO_LONG = f"deviceId is longer than {MAX_ID_LENGTH} characters"
+VALUE_NOT_NUMBER = "value is not a number"
+CURRENCY_UNKNOWN = "currencyCode is not an ISO 4217 code"
+TOO_MANY_PARAMETERS = f"more than {MAX_PARAMETERS_PER_EVENT} parameters with values"
+WRONG_FIELD_COUNT = "row does not have as many fields as the header"
+OLD_EVENT = f"event is more than {OLD_EVENT_DAYS} days old (old_event_policy=reject)"
+
+_seconds = itemgetter(0)
+_text = itemgetter(1)
+
+
+class RejectedWriter:
+    """Writes the companion CSV: row number, column, reason, then the original fields."""
+
+    def __init__(self, stream: io.TextIOBase, header: list[str]) -> None:
+        self._writer = csv.writer(stream, lineterminator="\n")
+        self._writer.writerow(["row", "column", "reason", *header])
+
+    def write(self, row: int, column: str, reason: str, fields: list[str]) -> None:
+        """One rejected row, as it was read."""
+        self._writer.writerow([row, column, reason, *fields])
+
+
+class ChunkChecker:
+    """Applies every row rule to chunks of parsed rows, feeding the report as it goes."""
+
+    def __init__(
+        self,
+        plan: ColumnPlan,
+        options: ValidationOptions,
+        report: ValidationReport,
+        rejected: RejectedWriter,
+    ) -> None:
+        self._plan = plan
+        self._report = report
+        self._rejected = rejected
+        self._names = NameChecker()
+        self._parser = TimeParser(zone_for(options.naive_timezone))
+        now = options.now.timestamp()
+        self._now = now
+        self._old_limit = now - timedelta(days=OLD_EVENT_DAYS).total_seconds()
+        self._analytics_limit = now - timedelta(days=ANALYTICS_DAYS).total_seconds()
+        self._future_limit = now + options.max_future_seconds
+        self._moved = now - timedelta(days=MOVED_EVENT_DAYS).total_seconds()
+        self._moved_text = format_seconds(self._moved)
+        self._policy = options.old_event_policy
+        self._future_reason = (
+            f"event is more than {options.max_future_seconds} seconds in the future"
+        )
+        self._sources = plan.source_indexes()
+        self.rows_blank = 0
+        self.rows_kept_old = 0
+        self.event_names: set[str] = set()
+        self.event_names_capped = False
+        self.lookups_before = LookupCounter()
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
+
+    def check(self, rows: list[list[str]], first_row: int) -> tuple[list[Record], int]:
+        """Check rows numbered from ``first_row``; return the kept records and their size."""
+        width = self._plan.width
+        numbers: list[int] | None = None
+        if len(set(map(len, rows))) != 1 or len(rows[0]) != width:
+            rows, numbers = self._drop_misshapen(rows, first_row)
+        if not rows:
+            return [], 0
+        columns = list(zip(*rows, strict=True))
+        bad: dict[int, tuple[str, str]] = {}
+        blank: set[int] = set()
+        arguments = self._plan.arguments
+
+        users = list(map(str.strip, columns[arguments["userId"]]))
+        lengths = list(map(len, users))
+        if min(lengths) == 0 or max(lengths) > MAX_ID_LENGTH:
+            for index, length in enumerate(lengths):
+                if length == 0:
+                    if any(map(str.strip, rows[index])):
+                        bad.setdefault(index, ("userId", USER_EMPTY))
+                    else:
+                        blank.add(index)
+                elif length > MAX_ID_LENGTH:
+                    bad.setdefault(index, ("userId", USER_TOO_LONG))
+
+        events = columns[arguments["event"]]
+        problems = {
+            name: problem
+            for name in set(events)
+            if (problem := self._names.problem(name)) is not None
+        }
+        if problems:
+            for index, name in enumerate(events):
+                if name in problems:
+                    bad.setdefault(index, ("event", "event " + problems[name]))
+
+        times, texts, old = self._check_times(columns[arguments["time"]], bad)
+        self._check_optional(columns, rows, bad)
+
+        for index in blank:
+            bad.pop(index, None)
+        self.rows_blank += len(blank)
+        self._report.rows_total += len(rows) - len(blank)
+        for index in sorted(bad):
+            column, reason = bad[index]
+            number = numbers[index] if numbers is not None else first_row + index
+            self._report.reject(number, column, reason)
+            self._rejected.write(number, column, reason, rows[index])
+
+        for index in old:
+            if index not in bad:
+                if self._policy == "move":
+                    times[index] = self._moved
+                    texts[index] = self._moved_text
+                    self._report.rows_time_clamped += 1
+                else:
+                    self.rows_kept_old += 1
+
+        output: list[Sequence[str]] = [columns[index] for index in self._sources]
+        output[0] = users
+        output[2] = texts
+        self._normalise_optional(output)
+        kept_rows: Iterable[tuple[str, ...]] = zip(*output, strict=True)
+        if bad or blank:
+            mask = [True] * len(rows)
+            for index in bad:
+                mask[index] = False
+            for index in blank:
+                mask[index] = False
+            kept_rows = compress(kept_rows, mask)
+            users = list(compress(users, mask))
+            times = list(compress(times, mask))
+            events = tuple(compress(events, mask))
+        lines = self._format(kept_rows)
+        self._report.rows_written += len(lines)
+        self._report.rows_hidden_from_analytics += len(
+            list(filter(self._analytics_limit.__gt__, times))
+        )
+        self._collect_events(events)
+        self.lookups_before.feed(users)
+        records = list(zip(buckets_of(users), users, times, lines, strict=True))
+        return records, sum(map(len, lines)) + RECORD_OVERHEAD * len(lines)
+
+    def _drop_misshapen(
+        self, rows: list[list[str]], first_row: int
+    ) -> tuple[list[list[str]], list[int]]:
+        """Set aside blank lines and rows whose field count differs from the header."""
+        width = self._plan.width
+        kept: list[list[str]] = []
+        numbers: list[int] = []
+        for offset, row in enumerate(rows):
+            number = first_row + offset
+            if len(row) == width:
+                kept.append(row)
+                numbers.append(number)
+            elif not any(map(str.strip, row)):
+                self.rows_blank += 1
+            else:
+                self._report.rows_total += 1
+                self._report.reject(number, "", WRONG_FIELD_COUNT)
+                self._rejected.write(number, "", WRONG_FIELD_COUNT, row)
+        return kept, numbers
+
+    def _check_times(
+        self, cells: tuple[str, ...], bad: dict[int, tuple[str, str]]
+    ) -> tuple[list[float], list[str], list[int]]:
+        """Parse the time column; reject unparseable and future times; list old rows."""
+        parsed = list(map(self._parser.parse, cells))
+        if None in parsed:
+            for index, value in enumerate(parsed):
+                if value is None:
+                    bad.setdefault(index, ("time", self._parser.reason(cells[index])))
+                    parsed[index] = (self._now, "")
+        times: list[float] = list(map(_seconds, parsed))  # type: ignore[arg-type]
+        texts: list[str] = list(map(_text, parsed))  # type: ignore[arg-type]
+        old: list[int] = []
+        if min(times) < self._old_limit:
+            old = [index for index, seconds in enumerate(times) if seconds < self._old_limit]
+            if self._policy == "reject":
+                for index in old:
+                    bad.setdefault(index, ("time", OLD_EVENT))
+                old = []
+        if max(times) > self._future_limit:
+            for index, seconds in enumerate(times):
+                if seconds > self._future_limit:
+                    bad.setdefault(index, ("time", self._future_reason))
+        return times, texts, old
+
+    def _check_optional(
+        self,
+        columns: list[tuple[str, ...]],
+        rows: list[list[str]],
+        bad: dict[int, tuple[str, str]],
+    ) -> None:
+        """value, currencyCode, deviceId, parameter names and the per-event parameter cap."""
+        arguments = self._plan.arguments
+        if "value" in arguments:
+            cells = columns[arguments["value"]]
+            wrong = {cell for cell in set(cells) if cell and not _NUMBER.fullmatch(cell.strip())}
+            for index, cell in enumerate(cells):
+                if cell in wrong:
+                    bad.setdefault(index, ("value", VALUE_NOT_NUMBER))
+        if "currencyCode" in arguments:
+            cells = columns[arguments["currencyCode"]]
+            codes = set(map(str.upper, map(str.strip, set(cells))))
+            if not codes.issubset(CURRENCY_CODES | {""}):
+                for index, cell in enumerate(cells):
+                    code = cell.strip().upper()
+                    if code and code not in CURRENCY_CODES:
+                        bad.setdefault(index, ("currencyCode", CURRENCY_UNKNOWN))
+        if "deviceId" in arguments:
+            cells = columns[arguments["deviceId"]]
+            if max(map(len, cells)) > MAX_ID_LENGTH:
+                for index, cell in enumerate(cells):
+                    if len(cell) > MAX_ID_LENGTH:
+                        bad.setdefault(index, ("deviceId", DEVICE_TOO_LONG))
+        for source, name, reason in self._plan.bad_params:
+            cells = columns[source]
+            if any(cells):
+                for index, cell in enumerate(cells):
+                    if cell:
+                        bad.setdefault(index, (name, reason))
+        params = [index for index, _ in self._plan.params]
+        if len(params) > MAX_PARAMETERS_PER_EVENT:
+            for index, row in enumerate(rows):
+                if sum(1 for source in params if row[source]) > MAX_PARAMETERS_PER_EVENT:
+                    bad.setdefault(index, ("", TOO_MANY_PARAMETERS))
+
+    def _normalise_optional(self, output: list[Sequence[str]]) -> None:
+        """Strip value, upper-case currencyCode; columns are in ColumnPlan output order."""
+        header = self._plan.output_header
+        if "value" in self._plan.arguments:
+            position = header.index("value")
+            output[position] = list(map(str.strip, output[position]))
+        if "currencyCode" in self._plan.arguments:
+            position = header.index("currencyCode")
+            output[position] = list(map(str.upper, map(str.strip, output[position])))
+
+    def _format(self, kept: Iterable[Sequence[str]]) -> list[str]:
+        """CSV lines (without terminator) for the kept rows, in order."""
+        buffer, writer = self._buffer, self._writer
+        buffer.seek(0)
+        buffer.truncate()
+        rows = list(kept)
+        writer.writerows(rows)
+        text = buffer.getvalue()
+        if '"' not in text:
+            lines = text.split("\n")
+            lines.pop()
+            return lines
+        lines = []
+        for row in rows:
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow(row)
+            lines.append(buffer.getvalue()[:-1])
+        return lines
+
+    def _collect_events(self, events: tuple[str, ...]) -> None:
+        if self.event_names_capped:
+            return
+        self.event_names.update(events)
+        if len(self.event_names) > 10_000:
+            self.event_names_capped = True
