@@ -66,9 +66,12 @@ contract tests in ``tests/contract/test_pubsub_emulator.py``):
 * ``ack_deadline_seconds`` outside 10..600: the official emulator stores any value; real
   Pub/Sub rejects it. Ours accepts 1..600 (short deadlines help local tests), 0 means 10,
   anything else is INVALID_ARGUMENT;
-* the official emulator ignores filters/dead-lettering in some versions; ours implements the
-  attribute subset of the filter language (``attributes.k = "v"``, ``!=``, ``attributes:k``,
-  ``hasPrefix(attributes.k, "p")``, ``NOT``/``-``, ``AND``, ``OR``, parentheses);
+* filters: the official emulator stores a subscription ``filter`` but delivers every message;
+  ours applies the attribute subset of the filter language (``attributes.k = "v"``, ``!=``,
+  ``attributes:k``, ``hasPrefix(attributes.k, "p")``, ``NOT``/``-``, ``AND``, ``OR``,
+  parentheses) like real Pub/Sub and rejects other filters with INVALID_ARGUMENT;
+* dead-letter policies behave alike (``delivery_attempt``, forwarding with the
+  ``CloudPubSubDeadLetterSource*`` attributes);
 * no persistence, IAM, snapshots, seek, schemas, exactly-once delivery, message retention or
   Update* RPCs (they answer UNIMPLEMENTED).
 """
@@ -521,7 +524,7 @@ class PubSubEmulator:
             raise _invalid("The request contains no messages")
         for message in request.messages:
             if not message.data and not message.attributes:
-                raise _invalid("Some messages contain neither data nor attributes")
+                raise _invalid("Some messages are empty")
         with self._cond:
             if request.topic not in self._topics:
                 raise _not_found("Topic")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import multiprocessing
 import os
@@ -112,3 +111,75 @@ def plain_copy(source: str, target: str) -> int:
             writer.writerow(row)
             count += 1
     return count
+
+
+def run_validator(source: str, target: str) -> int:
+    """One validator run, as the ingest function does it."""
+    from functions.validation import ValidationOptions, validate_csv
+
+    with open(source, "rb") as src, open(target, "wb") as dst, open(os.devnull, "wb") as rej:
+        report = validate_csv(src, dst, rej, ValidationOptions(now=NOW))
+    return report.rows_total
+
+
+def _child(kind: str, source: str, target: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    start = time.perf_counter()
+    rows = plain_copy(source, target) if kind == "copy" else run_validator(source, target)
+    elapsed = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put({"rows": rows, "seconds": elapsed, "peak_rss_mb": peak_kib / 1024})
+
+
+def measure(kind: str, source: Path, out_dir: Path) -> dict[str, float]:
+    """Run one measurement in a fresh child process (spawned: its RSS is its own)."""
+    context = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
+    target = str(out_dir / f"{source.stem}.{kind}.csv")
+    child = context.Process(target=_child, args=(kind, str(source), target, queue))
+    child.start()
+    result: dict[str, float] = queue.get()
+    child.join()
+    size_mb = source.stat().st_size / 1e6
+    result["mb_per_s"] = size_mb / result["seconds"]
+    result["rows_per_s"] = result["rows"] / result["seconds"]
+    os.remove(target)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate inputs, measure, print a table and write benchmark.json."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the large file")
+    parser.add_argument("--out-dir", type=Path, help="where inputs and benchmark.json go")
+    args = parser.parse_args(argv)
+    out_dir: Path = args.out_dir or Path(tempfile.mkdtemp(prefix="lp-bench-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, object] = {"now": NOW.isoformat(), "python": sys.version.split()[0]}
+    table = []
+    for label, rows in (("small", max(1, args.rows // 10)), ("large", args.rows)):
+        source = out_dir / f"input-{label}.csv"
+        size = generate(source, rows)
+        copy = measure("copy", source, out_dir)
+        validator = measure("validator", source, out_dir)
+        ratio = validator["mb_per_s"] / copy["mb_per_s"]
+        results[label] = {"rows": rows, "bytes": size, "plain_copy": copy,
+                          "validator": validator, "ratio_to_plain_copy": ratio}
+        table.append((label, rows, size / 1e6, copy, validator, ratio))
+    small, large = results["small"], results["large"]
+    growth = large["validator"]["peak_rss_mb"] - small["validator"]["peak_rss_mb"]  # type: ignore[index]
+    results["rss_growth_mb"] = growth
+    print(f"{'file':<6} {'rows':>9} {'MB':>7} | {'copy MB/s':>9} {'copy RSS':>8} | "
+          f"{'valid MB/s':>10} {'rows/s':>9} {'RSS MB':>7} | {'ratio':>5}")
+    for label, rows, mb, copy, validator, ratio in table:
+        print(f"{label:<6} {rows:>9} {mb:>7.1f} | {copy['mb_per_s']:>9.1f} "
+              f"{copy['peak_rss_mb']:>8.1f} | {validator['mb_per_s']:>10.1f} "
+              f"{validator['rows_per_s']:>9.0f} {validator['peak_rss_mb']:>7.1f} | {ratio:>5.2f}")
+    print(f"validator peak RSS growth small -> large: {growth:.1f} MB")
+    report = out_dir / "benchmark.json"
+    report.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

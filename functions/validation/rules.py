@@ -44,8 +44,25 @@ TOO_MANY_PARAMETERS = f"more than {MAX_PARAMETERS_PER_EVENT} parameters with val
 WRONG_FIELD_COUNT = "row does not have as many fields as the header"
 OLD_EVENT = f"event is more than {OLD_EVENT_DAYS} days old (old_event_policy=reject)"
 
+#: The old-event cut-off moves once per UTC day, see old_event_limit.
+_DAY = 86400.0
+
 _seconds = itemgetter(0)
 _text = itemgetter(1)
+
+
+def old_event_limit(now: float) -> float:
+    """Events strictly before this Unix time are treated as "older than 365 days".
+
+    It is the start of the UTC day of ``now`` minus 364 days, so it always covers every event
+    older than 365 days, plus less than one day more. Why not exactly ``now - 365 days``: a
+    cut-off that slides with ``now`` would keep catching new events each time an output file
+    is validated again, so the function would never see its own output as unchanged. Fixed for
+    a whole UTC day, the cut-off makes a second validation on the same day byte-identical (one
+    crossing midnight settles after one more rewrite). The margin is also prudent: Leanplum
+    applies its 365-day rule when the job runs, which can be hours after validation.
+    """
+    return (now // _DAY) * _DAY - (OLD_EVENT_DAYS - 1) * _DAY
 
 
 class RejectedWriter:
@@ -77,7 +94,7 @@ class ChunkChecker:
         self._parser = TimeParser(zone_for(options.naive_timezone))
         now = options.now.timestamp()
         self._now = now
-        self._old_limit = now - timedelta(days=OLD_EVENT_DAYS).total_seconds()
+        self._old_limit = old_event_limit(now)
         self._analytics_limit = now - timedelta(days=ANALYTICS_DAYS).total_seconds()
         self._future_limit = now + options.max_future_seconds
         self._moved = now - timedelta(days=MOVED_EVENT_DAYS).total_seconds()

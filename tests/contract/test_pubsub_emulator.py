@@ -16,6 +16,8 @@ Behaviour found to differ between the official emulator and ours (also documente
   emulator;
 * ``ack_deadline_seconds`` below 10: the official emulator stores any value, ours accepts 1..600
   (real Pub/Sub only 10..600), so the tests use 10 and shorten leases with ModifyAckDeadline;
+* filters: the official emulator stores a subscription filter but delivers every message; ours
+  applies attribute filters like real Pub/Sub (tested in-process, builtin only);
 * an empty unary Pull without ``return_immediately`` blocks until the RPC deadline in both; the
   official emulator then fails with DEADLINE_EXCEEDED, ours returns an empty response just before.
 """
@@ -529,6 +531,77 @@ def test_streaming_pull_raw_stream_acks_and_keepalive(clients: Clients) -> None:
     assert leftovers == []
 
 
+def test_dead_letter_policy_counts_attempts_and_forwards(clients: Clients) -> None:
+    c = clients
+    dlq_topic = c.topic("dead-letters")
+    c.publisher.create_topic(name=dlq_topic)
+    dlq_sub = c.sub("dead-letter-sub")
+    c.subscriber.create_subscription(name=dlq_sub, topic=dlq_topic)
+    topic, sub = make_topic_and_sub(
+        c, dead_letter_policy={"dead_letter_topic": dlq_topic, "max_delivery_attempts": 5}
+    )
+    stored = c.subscriber.get_subscription(subscription=sub).dead_letter_policy
+    assert stored.dead_letter_topic == dlq_topic
+    assert stored.max_delivery_attempts == 5
+    publish(c, topic, b"poison", origin="test")
+    attempts = []
+    for _ in range(5):
+        (m,) = pull_until(c, sub, lambda r: len(r) >= 1)
+        attempts.append(m.delivery_attempt)
+        c.subscriber.modify_ack_deadline(
+            subscription=sub, ack_ids=[m.ack_id], ack_deadline_seconds=0
+        )
+    assert attempts == [1, 2, 3, 4, 5]
+    (dead,) = pull_until(c, dlq_sub, lambda r: len(r) >= 1, ack=True)
+    assert dead.message.data == b"poison"
+    attrs = dict(dead.message.attributes)
+    assert attrs["origin"] == "test"
+    assert attrs["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
+    assert attrs["CloudPubSubDeadLetterSourceSubscription"] == "sub-a"
+    assert attrs["CloudPubSubDeadLetterSourceSubscriptionProject"] == c.project
+    assert attrs["CloudPubSubDeadLetterSourceTopicPublishTime"].endswith("Z")
+    assert _pull_now(c, sub) == []
+
+
+def test_filter_is_stored(clients: Clients) -> None:
+    c = clients
+    _, sub = make_topic_and_sub(c, filter='attributes.kind = "keep"')
+    assert c.subscriber.get_subscription(subscription=sub).filter == 'attributes.kind = "keep"'
+
+
+def test_streaming_pull_with_ordering_keys(clients: Clients) -> None:
+    c = clients
+    topic, sub = make_topic_and_sub(c, enable_message_ordering=True)
+    cond = threading.Condition()
+    seen: list[tuple[str, str]] = []
+
+    def callback(message: Any) -> None:
+        with cond:
+            seen.append((message.ordering_key, message.data.decode()))
+            cond.notify_all()
+        message.ack()
+
+    future = c.subscriber.subscribe(sub, callback)
+    ordered_publisher = PublisherClient(
+        publisher_options=PublisherOptions(enable_message_ordering=True)
+    )
+    try:
+        for future_id in [
+            ordered_publisher.publish(topic, f"{key}-{i}".encode(), ordering_key=key)
+            for i in range(10)
+            for key in ("k1", "k2")
+        ]:
+            future_id.result(timeout=WAIT_S)
+        wait_for(lambda: len(seen) >= 20, cond, "20 ordered messages")
+    finally:
+        future.cancel()
+        future.result(timeout=WAIT_S)
+        ordered_publisher.stop()
+        ordered_publisher.transport.close()
+    for key in ("k1", "k2"):
+        assert [d for k, d in seen if k == key] == [f"{key}-{i}" for i in range(10)]
+
+
 # --------------------------------------------------------------------------- push
 
 
@@ -613,46 +686,27 @@ def test_push_then_switch_to_pull(clients: Clients) -> None:
 # --------------------------------------------------------------------------- builtin only
 
 
-def test_builtin_filter_and_dead_letter_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Features the official emulator does not reliably implement, in-process."""
+def test_builtin_applies_filters_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The official emulator stores a filter but delivers everything; ours applies it."""
     with PubSubEmulator(port=0) as emu:
         monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emu.host_port)
         publisher = PublisherClient()
         subscriber = SubscriberClient()
         c = Clients("builtin", emu.host_port, publisher, subscriber, "proj-inproc")
         try:
-            topic, sub = make_topic_and_sub(
+            _, sub = make_topic_and_sub(
                 c, "f", filter='attributes.kind = "keep" AND NOT attributes:skip'
             )
+            topic = c.topic("topic-f")
             keep = publish(c, topic, b"1", kind="keep")
             publish(c, topic, b"2", kind="drop")
             publish(c, topic, b"3", kind="keep", skip="y")
             got = pull_until(c, sub, lambda r: len(r) >= 1, ack=True) + _pull_now(c, sub)
             assert [m.message.message_id for m in got] == [keep]
-
-            dlq_topic = c.topic("dead-letters")
-            publisher.create_topic(name=dlq_topic)
-            dlq_sub = c.sub("dead-letter-sub")
-            subscriber.create_subscription(name=dlq_sub, topic=dlq_topic)
-            topic2, sub2 = make_topic_and_sub(
-                c,
-                "d",
-                dead_letter_policy={"dead_letter_topic": dlq_topic, "max_delivery_attempts": 5},
-            )
-            poison = publish(c, topic2, b"poison")
-            attempts = []
-            for _ in range(5):
-                (m,) = pull_until(c, sub2, lambda r: len(r) >= 1)
-                attempts.append(m.delivery_attempt)
-                subscriber.modify_ack_deadline(
-                    subscription=sub2, ack_ids=[m.ack_id], ack_deadline_seconds=0
+            with pytest.raises(gexc.InvalidArgument):
+                subscriber.create_subscription(
+                    name=c.sub("bad-filter"), topic=topic, filter="attributes.kind =="
                 )
-            assert attempts == [1, 2, 3, 4, 5]
-            (dead,) = pull_until(c, dlq_sub, lambda r: len(r) >= 1, ack=True)
-            assert dead.message.data == b"poison"
-            assert dead.message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
-            assert poison != dead.message.message_id
-            assert _pull_now(c, sub2) == []
         finally:
             subscriber.close()
             publisher.stop()

@@ -1,0 +1,43 @@
+"""The Eventarc stand-in turns a GCS notification push into the documented CloudEvent."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from local_cloud.relay import FINALIZED, cloud_event_headers
+
+RESOURCE = {"bucket": "bkt", "name": "incoming/a b.csv", "generation": "17", "md5Hash": "x=="}
+
+
+def push(event_type: str = "OBJECT_FINALIZE") -> dict[str, object]:
+    return {
+        "message": {
+            "data": base64.b64encode(json.dumps(RESOURCE).encode()).decode(),
+            "attributes": {
+                "eventType": event_type,
+                "bucketId": "bkt",
+                "objectId": "incoming/a b.csv",
+                "eventTime": "2026-11-29T03:15:29Z",
+            },
+            "messageId": "42",
+        },
+        "subscription": "projects/local/subscriptions/gcs-to-ingest",
+    }
+
+
+def test_finalize_becomes_a_binary_mode_cloud_event() -> None:
+    converted = cloud_event_headers(push())
+    assert converted is not None
+    headers, data = converted
+    assert headers["ce-type"] == FINALIZED == "google.cloud.storage.object.v1.finalized"
+    assert headers["ce-source"] == "//storage.googleapis.com/projects/_/buckets/bkt"
+    assert headers["ce-subject"] == "objects/incoming/a b.csv"
+    assert headers["ce-id"] == "42"
+    assert headers["ce-specversion"] == "1.0"
+    assert headers["ce-time"] == "2026-11-29T03:15:29Z"
+    assert json.loads(data) == RESOURCE
+
+
+def test_other_notifications_are_not_relayed() -> None:
+    assert cloud_event_headers(push("OBJECT_DELETE")) is None
