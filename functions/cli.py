@@ -59,15 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _summary(report: ValidationReport, stream: TextIO) -> None:
     verdict = "ACCEPTED" if report.accepted else "REFUSED"
-    print(f"{verdict}: {report.rows_total} rows, {report.rows_written} valid,"
-          f" {report.rows_rejected} rejected, {report.rows_time_clamped} moved in time,"
-          f" {report.rows_hidden_from_analytics} hidden from Analytics", file=stream)
+    print(
+        f"{verdict}: {report.rows_total} rows, {report.rows_written} valid,"
+        f" {report.rows_rejected} rejected, {report.rows_time_clamped} moved in time,"
+        f" {report.rows_hidden_from_analytics} hidden from Analytics",
+        file=stream,
+    )
     if report.refusal_reason:
         print(f"reason: {report.refusal_reason}", file=stream)
     for reason, count in sorted(report.rejections_by_reason.items(), key=lambda i: -i[1]):
         print(f"  {count:>8}  {reason}", file=stream)
-    print(f"user lookups (50-row batches): {report.user_lookups_before} before,"
-          f" {report.user_lookups_after} after", file=stream)
+    print(
+        f"user lookups (50-row batches): {report.user_lookups_before} before,"
+        f" {report.user_lookups_after} after",
+        file=stream,
+    )
     for warning in report.warnings:
         print(f"warning: {warning}", file=stream)
 
@@ -111,7 +117,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
             args.rejected.open("wb") if args.rejected else open(os.devnull, "wb")  # noqa: SIM115
         )
         report = validate_csv(
-            source, output, rejected, options,
+            source,
+            output,
+            rejected,
+            options,
             progress if size >= PROGRESS_MIN_BYTES else None,
         )
     if size >= PROGRESS_MIN_BYTES:

@@ -157,6 +157,14 @@ SETTINGS: tuple[Setting, ...] = (
         check=_check_choice("skip", "import"),
     ),
     Setting(
+        "INGEST_LEASE_SECONDS",
+        ("ingest",),
+        "How long one delivery owns a file before a redelivery may take over; "
+        "set it to the function's timeout.",
+        default="540",
+        check=_check_positive_int,
+    ),
+    Setting(
         "POLL_FIRST_DELAY_SECONDS",
         ("ingest",),
         "Delay before the first poll of a new job (later polls follow the queue's backoff).",
@@ -174,7 +182,7 @@ SETTINGS: tuple[Setting, ...] = (
         "POLL_MAX_ATTEMPTS",
         ("poller",),
         "The queue's max_attempts: the poller's last attempt ends as TIMED_OUT.",
-        default="100",
+        default="160",
         check=_check_positive_int,
     ),
 )
@@ -205,6 +213,7 @@ class Config:
     max_future_seconds: int
     max_rejected_fraction: float
     duplicate_policy: str
+    ingest_lease_seconds: int
     poll_first_delay_seconds: int
     poll_deadline_seconds: int
     poll_max_attempts: int
@@ -249,7 +258,8 @@ def load_config(function: FunctionName, environ: Mapping[str, str] | None = None
         max_future_seconds=int(values["MAX_FUTURE_SECONDS"] or 600),
         max_rejected_fraction=float(values["MAX_REJECTED_FRACTION"] or 0.1),
         duplicate_policy=values["DUPLICATE_POLICY"] or "skip",
+        ingest_lease_seconds=int(values["INGEST_LEASE_SECONDS"] or 540),
         poll_first_delay_seconds=int(values["POLL_FIRST_DELAY_SECONDS"] or 15),
         poll_deadline_seconds=int(values["POLL_DEADLINE_SECONDS"] or 86400),
-        poll_max_attempts=int(values["POLL_MAX_ATTEMPTS"] or 100),
+        poll_max_attempts=int(values["POLL_MAX_ATTEMPTS"] or 160),
     )

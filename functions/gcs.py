@@ -86,9 +86,14 @@ def upload_file(
     blob = client().bucket(bucket).blob(name)
     if metadata:
         blob.metadata = metadata
+    source.seek(0, os.SEEK_END)
+    size = source.tell()
     try:
+        # The size lets the client choose a single-request upload up to 8 MiB and a resumable
+        # one above; both carry the precondition to GCS.
         blob.upload_from_file(
             source,
+            size=size,
             rewind=True,
             content_type=content_type,
             if_generation_match=if_generation_match,

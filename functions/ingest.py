@@ -44,8 +44,6 @@ from functions.validation import (
     validate_csv,
 )
 
-#: How long one delivery owns a file before another may take over (the function's timeout).
-LEASE_SECONDS = 540
 #: Metadata key on our rewrite naming the generation it replaced; a hint, checked in the record.
 SOURCE_GENERATION_KEY = "leanplum-importer-source-generation"
 #: Parts stay under Leanplum's 100 MB, read as decimal megabytes to keep a margin.
@@ -129,12 +127,12 @@ def _is_own_rewrite(obj: FinalizedObject) -> bool:
 
 
 def _claim(obj: FinalizedObject, config: Config) -> ImportRecord | None:
-    """Own this file version for :data:`LEASE_SECONDS`, or return ``None`` if done elsewhere."""
+    """Own this file version for ``INGEST_LEASE_SECONDS``, or ``None`` if handled elsewhere."""
     record = ImportRecord(
         bucket=obj.bucket,
         object=obj.name,
         generation=obj.generation,
-        lease_until=time.time() + LEASE_SECONDS,
+        lease_until=time.time() + config.ingest_lease_seconds,
     )
     record.uris["uploaded_at"] = obj.time_created
     if records.create(record):
@@ -177,7 +175,7 @@ def _claim(obj: FinalizedObject, config: Config) -> ImportRecord | None:
             ),
         )
         return None
-    existing.lease_until = time.time() + LEASE_SECONDS
+    existing.lease_until = time.time() + config.ingest_lease_seconds
     try:
         records.save(existing)
     except StaleGenerationError as exc:

@@ -227,7 +227,9 @@ class LeanplumClient:
         """``getMultiResults`` for one job. ``files`` is read from ``data`` or the element."""
         body = self._call("GET", "getMultiResults", {"jobId": job_id}, idempotent=True)
         element = _first_element(body)
-        if element.get("success") is False or element.get("error"):
+        if not element.get("state") and (element.get("success") is False or element.get("error")):
+            # An error without a job state is about the request (unknown job id, ...); with a
+            # state it is the job's own failure reason, reported in the status below.
             raise RequestRejected(
                 f"getMultiResults: {_element_problem(element) or 'unknown error'}", 200
             )

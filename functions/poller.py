@@ -21,7 +21,7 @@ from typing import Any
 from functions import gcs, records
 from functions.config import REPORTS_PREFIX, Config
 from functions.ingest import _publish
-from functions.leanplum import JobStatus, LeanplumClient, LeanplumError
+from functions.leanplum import JobStatus, LeanplumClient, LeanplumError, RequestRejected
 from functions.logs import info, warning
 from functions.records import ImportRecord
 from functions.results import build_message
@@ -95,37 +95,39 @@ def handle_poll(
     client = LeanplumClient(
         config.leanplum_api_url, config.leanplum_app_id, config.leanplum_dev_key
     )
+    attempt = int(headers.get("X-CloudTasks-TaskRetryCount", "0") or 0) + 1
+    overdue = _age_seconds(record.job_started_at) > config.poll_deadline_seconds
+    last = attempt >= config.poll_max_attempts
+    why = "the deadline passed" if overdue else "the poller's last attempt came"
     try:
         statuses = [client.job_status(job_id) for job_id in record.job_ids]
         running = [
             job for job, status in zip(record.job_ids, statuses, strict=True) if status.running
         ]
-        attempt = int(headers.get("X-CloudTasks-TaskRetryCount", "0") or 0) + 1
-        if running:
-            overdue = _age_seconds(record.job_started_at) > config.poll_deadline_seconds
-            last = attempt >= config.poll_max_attempts
-            if not overdue and not last:
-                info(
-                    "Job still running",
-                    step="poll",
-                    job_ids=running,
-                    attempt=attempt,
-                    states=[s.state for s in statuses],
-                    **fields,
-                )
-                return PollOutcome(503, f"running: {', '.join(running)}")
-            why = "the deadline passed" if overdue else "the poller's last attempt came"
+        if running and not (overdue or last):
+            info("Job still running", step="poll", job_ids=running, attempt=attempt,
+                 states=[s.state for s in statuses], **fields)  # fmt: skip
+            return PollOutcome(503, f"running: {', '.join(running)}")
+        timed_out = f"{why} while jobs {', '.join(running)} were still running" if running else None
+        _conclude(record, config, client, statuses, timed_out=timed_out)
+        return PollOutcome(200, record.result["status"] if record.result else record.state)
+    except RequestRejected as exc:
+        # Leanplum will not report on the job (unknown id, refused request): asking again
+        # cannot help, so the file ends here with Leanplum's words.
+        unknown = [JobStatus(state="UNKNOWN", error=exc.message) for _ in record.job_ids]
+        _conclude(record, config, client, unknown, timed_out=None)
+        return PollOutcome(200, "FAILED")
+    except LeanplumError as exc:
+        if overdue or last:
+            unknown = [JobStatus(state="UNKNOWN", error=exc.message) for _ in record.job_ids]
             _conclude(
                 record,
                 config,
                 client,
-                statuses,
-                timed_out=(f"{why} while jobs {', '.join(running)} were still running"),
+                unknown,
+                timed_out=f"{why} while Leanplum could not be asked: {exc.message}",
             )
             return PollOutcome(200, "TIMED_OUT")
-        _conclude(record, config, client, statuses, timed_out=None)
-        return PollOutcome(200, record.result["status"] if record.result else record.state)
-    except LeanplumError as exc:
         warning("Leanplum did not answer the poll", step="poll", reason=exc.message, **fields)
         return PollOutcome(503, f"Leanplum: {exc.message}")
     finally:

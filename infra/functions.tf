@@ -118,17 +118,20 @@ resource "google_cloudfunctions2_function" "ingest" {
     max_instance_count             = var.ingest_max_instances
 
     environment_variables = {
-      LEANPLUM_APP_ID       = var.leanplum_app_id
-      LEANPLUM_API_URL      = var.leanplum_api_url
-      RESULTS_TOPIC         = google_pubsub_topic.results.id
-      TASKS_QUEUE           = google_cloud_tasks_queue.poll.id
-      POLLER_URL            = google_cloudfunctions2_function.poller.url
-      TASKS_SERVICE_ACCOUNT = google_service_account.tasks.email
-      INCOMING_PREFIX       = var.incoming_prefix
-      OLD_EVENT_POLICY      = var.old_event_policy
-      MAX_FUTURE_SECONDS    = tostring(var.max_future_seconds)
-      MAX_REJECTED_FRACTION = tostring(var.max_rejected_fraction)
-      DUPLICATE_POLICY      = var.duplicate_policy
+      LEANPLUM_APP_ID          = var.leanplum_app_id
+      LEANPLUM_API_URL         = var.leanplum_api_url
+      RESULTS_TOPIC            = google_pubsub_topic.results.id
+      TASKS_QUEUE              = google_cloud_tasks_queue.poll.id
+      POLLER_URL               = google_cloudfunctions2_function.poller.url
+      TASKS_SERVICE_ACCOUNT    = google_service_account.tasks.email
+      INCOMING_PREFIX          = var.incoming_prefix
+      OLD_EVENT_POLICY         = var.old_event_policy
+      MAX_FUTURE_SECONDS       = tostring(var.max_future_seconds)
+      MAX_REJECTED_FRACTION    = tostring(var.max_rejected_fraction)
+      DUPLICATE_POLICY         = var.duplicate_policy
+      POLL_FIRST_DELAY_SECONDS = tostring(var.poll_first_delay_seconds)
+      # One delivery owns a file for as long as the function may run on it.
+      INGEST_LEASE_SECONDS = tostring(var.ingest_timeout_seconds)
     }
 
     secret_environment_variables {

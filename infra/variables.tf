@@ -297,6 +297,17 @@ variable "duplicate_policy" {
   }
 }
 
+variable "poll_first_delay_seconds" {
+  description = "Delay before the first poll of a new Leanplum job; later polls follow the queue's backoff (POLL_FIRST_DELAY_SECONDS)."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.poll_first_delay_seconds >= 1 && floor(var.poll_first_delay_seconds) == var.poll_first_delay_seconds
+    error_message = "poll_first_delay_seconds must be a positive whole number."
+  }
+}
+
 variable "poll_deadline_seconds" {
   description = "A Leanplum job still running this long after it started ends as TIMED_OUT (POLL_DEADLINE_SECONDS)."
   type        = number

@@ -166,9 +166,7 @@ def results(args: argparse.Namespace) -> int:
 
     info = _running_endpoints()
     try:
-        messages = pull_results(
-            info["results_subscription"], until=bool, deadline_s=args.wait
-        )
+        messages = pull_results(info["results_subscription"], until=bool, deadline_s=args.wait)
     except TimeoutError:
         _say("No result message yet.")
         return 1

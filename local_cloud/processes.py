@@ -103,10 +103,20 @@ class ManagedProcess:
         except OSError:
             return "(no log)"
 
+    def kill(self) -> None:
+        """SIGKILL the whole group at once, as a crash would: no clean-up code runs."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait(timeout=10)
+
     def stop(self, grace_s: float = 5.0) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
+        if self.process.poll() is None and grace_s > 0:
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -120,5 +130,4 @@ class ManagedProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        if self.process.poll() is None:
-            self.process.wait(timeout=grace_s)
+        self.process.wait(timeout=10)

@@ -71,7 +71,9 @@ contract tests in ``tests/contract/test_pubsub_emulator.py``):
   ``attributes:k``, ``hasPrefix(attributes.k, "p")``, ``NOT``/``-``, ``AND``, ``OR``,
   parentheses) like real Pub/Sub and rejects other filters with INVALID_ARGUMENT;
 * dead-letter policies behave alike (``delivery_attempt``, forwarding with the
-  ``CloudPubSubDeadLetterSource*`` attributes);
+  ``CloudPubSubDeadLetterSource*`` attributes), except that the official emulator forwards only
+  when the source subscription is pulled again after the last failed attempt; ours forwards as
+  soon as the attempt fails (nack or deadline expiry);
 * no persistence, IAM, snapshots, seek, schemas, exactly-once delivery, message retention or
   Update* RPCs (they answer UNIMPLEMENTED).
 """
@@ -113,7 +115,7 @@ _RETENTION_7_DAYS = 7 * 24 * 3600
 _PUSH_ACK_STATUSES = frozenset({102, 200, 201, 202, 204})
 _LOCAL_PUSH_MIN_BACKOFF = 0.1
 _LOCAL_PUSH_MAX_BACKOFF = 10.0
-_PUSH_WORKERS_PER_SUBSCRIPTION = 4
+_PUSH_WORKERS_PER_SUBSCRIPTION = 8
 _EMPTY_PULL_MAX_WAIT = 90.0
 _STREAM_BATCH = 1000
 
@@ -337,10 +339,19 @@ class _Subscription:
 class PubSubEmulator:
     """In-memory Pub/Sub emulator served over insecure gRPC."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, max_workers: int = 64) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_workers: int = 64,
+        push_workers: int = _PUSH_WORKERS_PER_SUBSCRIPTION,
+    ) -> None:
+        """``max_workers`` bounds concurrent RPCs (each StreamingPull holds one for its life);
+        ``push_workers`` is the number of concurrent POSTs per push subscription."""
         self.host = host
         self.port = int(port)
         self._max_workers = max_workers
+        self._push_workers = max(1, push_workers)
         self._cond = threading.Condition(threading.RLock())
         self._topics: dict[str, Any] = {}
         self._subs: dict[str, _Subscription] = {}
@@ -949,7 +960,7 @@ class PubSubEmulator:
         if not sub.push_endpoint:
             return
         generation = sub.push_generation
-        for index in range(_PUSH_WORKERS_PER_SUBSCRIPTION):
+        for index in range(self._push_workers):
             thread = threading.Thread(
                 target=self._push_loop,
                 args=(sub, generation),
@@ -1033,13 +1044,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local in-memory Pub/Sub emulator (gRPC).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8085, help="0 picks a free port")
+    parser.add_argument(
+        "--push-workers",
+        type=int,
+        default=_PUSH_WORKERS_PER_SUBSCRIPTION,
+        help="concurrent push requests per push subscription",
+    )
     parser.add_argument("--verbose", "-v", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    emulator = PubSubEmulator(host=args.host, port=args.port)
+    emulator = PubSubEmulator(host=args.host, port=args.port, push_workers=args.push_workers)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -46,13 +46,15 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 def official_emulator_path() -> Path | None:
     """Path of Google's emulator start script, or ``None`` when it is not installed.
 
-    Looks at ``PUBSUB_OFFICIAL_EMULATOR`` first, then the usual Cloud SDK locations, then a
-    ``gcloud`` found on ``PATH``.
+    When ``PUBSUB_OFFICIAL_EMULATOR`` is set, only that path is considered (set it to e.g.
+    ``/nonexistent`` to simulate a machine without the official emulator); otherwise the usual
+    Cloud SDK locations, then the SDK of a ``gcloud`` found on ``PATH``.
     """
-    candidates = list(OFFICIAL_EMULATOR_CANDIDATES)
     override = os.environ.get("PUBSUB_OFFICIAL_EMULATOR")
     if override:
-        candidates.insert(0, Path(override))
+        path = Path(override)
+        return path if path.is_file() and os.access(path, os.X_OK) else None
+    candidates = list(OFFICIAL_EMULATOR_CANDIDATES)
     gcloud = shutil.which("gcloud")
     if gcloud:
         sdk = Path(gcloud).resolve().parent.parent

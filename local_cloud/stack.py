@@ -29,6 +29,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "local"
 LOCATION = "local"
 BUCKET = "leanplum-imports"
+#: A bucket without notifications: tests deliver its events themselves, acting as Eventarc, to
+#: control their order and concurrency.
+MANUAL_BUCKET = "manual-delivery"
 NOTIFICATIONS_TOPIC = "gcs-notifications"
 RESULTS_TOPIC = "import-results"
 INGEST_SUBSCRIPTION = "gcs-to-ingest"
@@ -95,6 +98,7 @@ class LocalCloud:
         self.ports = self.settings.ports
         self.ports.fill()
         self.processes: list[ManagedProcess] = []
+        self._ports: dict[str, int] = {}
         self.log_dir = self.settings.state_dir / "logs"
         # A fresh key per run, handed to the simulator and the functions through their
         # environment only: never written to a file or printed.
@@ -215,13 +219,32 @@ class LocalCloud:
             name, argv, env={**os.environ, **env}, log_dir=self.log_dir, cwd=REPO_ROOT
         )
         self.processes.append(process)
+        self._ports[name] = port
+        self._start_and_wait(process)
+
+    def _start_and_wait(self, process: ManagedProcess) -> None:
         process.start()
+        port = self._ports[process.name]
 
         def ready() -> bool:
             process.check_alive()
             return port_open(port)
 
-        wait_for(ready, START_DEADLINE_S, name)
+        wait_for(ready, START_DEADLINE_S, process.name)
+
+    def process(self, name: str) -> ManagedProcess:
+        """A running part by name (``ingest-function``, ``leanplum-simulator``, ...)."""
+        return next(p for p in self.processes if p.name == name)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a part, as a crashed instance would die: no clean-up runs."""
+        self.process(name).kill()
+
+    def restart(self, name: str) -> None:
+        """Start a killed part again on the same port (a new instance of the function)."""
+        process = self.process(name)
+        process.kill()
+        self._start_and_wait(process)
 
     # -- the parts --------------------------------------------------------------------------
     def _start_pubsub(self) -> None:
@@ -253,6 +276,7 @@ class LocalCloud:
             "-external-url", f"http://127.0.0.1:{self.ports.gcs}",
             "-event.pubsub-project-id", PROJECT,
             "-event.pubsub-topic", NOTIFICATIONS_TOPIC,
+            "-event.bucket", BUCKET,
             "-event.list", "finalize",
             "-log-level", "warn",
         ]  # fmt: skip
@@ -261,6 +285,7 @@ class LocalCloud:
 
         gcs.client.cache_clear()
         gcs.client().create_bucket(BUCKET)
+        gcs.client().create_bucket(MANUAL_BUCKET)
 
     def _start_tasks(self) -> None:
         argv = [sys.executable, "-m", "local_cloud.tasks_emulator",

@@ -28,13 +28,35 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
-EVENTS = ["Purchase", "Level Up", "Open App", "Add To Cart", "Share", "Tutorial Complete",
-          "Subscribe", "View Item"]
+EVENTS = [
+    "Purchase",
+    "Level Up",
+    "Open App",
+    "Add To Cart",
+    "Share",
+    "Tutorial Complete",
+    "Subscribe",
+    "View Item",
+]
 PLANS = ["free", "basic", "pro", "enterprise"]
-SOURCES = ["organic", "facebook/spring_sale", "google_ads/brand", "referral/friend", "email/weekly_digest"]
+SOURCES = [
+    "organic",
+    "facebook/spring_sale",
+    "google_ads/brand",
+    "referral/friend",
+    "email/weekly_digest",
+]
 CURRENCIES = ["USD", "EUR", "gbp", "JPY", "BRL"]
-HEADER = ["userId", "event", "time", "value", "currencyCode", "params.plan", "source",
-          "params.item_count"]
+HEADER = [
+    "userId",
+    "event",
+    "time",
+    "value",
+    "currencyCode",
+    "params.plan",
+    "source",
+    "params.item_count",
+]
 
 
 def _time_text(rng: random.Random, moment: float) -> str:
@@ -104,8 +126,10 @@ def generate(path: Path, rows: int, seed: int = 1) -> int:
 def plain_copy(source: str, target: str) -> int:
     """The floor: decode, parse, re-serialise and encode every row, nothing else."""
     count = 0
-    with open(source, encoding="utf-8", newline="") as src, \
-            open(target, "w", encoding="utf-8", newline="") as dst:
+    with (
+        open(source, encoding="utf-8", newline="") as src,
+        open(target, "w", encoding="utf-8", newline="") as dst,
+    ):
         writer = csv.writer(dst)
         for row in csv.reader(src):
             writer.writerow(row)
@@ -162,18 +186,27 @@ def main(argv: list[str] | None = None) -> int:
         copy = measure("copy", source, out_dir)
         validator = measure("validator", source, out_dir)
         ratio = validator["mb_per_s"] / copy["mb_per_s"]
-        results[label] = {"rows": rows, "bytes": size, "plain_copy": copy,
-                          "validator": validator, "ratio_to_plain_copy": ratio}
+        results[label] = {
+            "rows": rows,
+            "bytes": size,
+            "plain_copy": copy,
+            "validator": validator,
+            "ratio_to_plain_copy": ratio,
+        }
         table.append((label, rows, size / 1e6, copy, validator, ratio))
     small, large = results["small"], results["large"]
     growth = large["validator"]["peak_rss_mb"] - small["validator"]["peak_rss_mb"]  # type: ignore[index]
     results["rss_growth_mb"] = growth
-    print(f"{'file':<6} {'rows':>9} {'MB':>7} | {'copy MB/s':>9} {'copy RSS':>8} | "
-          f"{'valid MB/s':>10} {'rows/s':>9} {'RSS MB':>7} | {'ratio':>5}")
+    print(
+        f"{'file':<6} {'rows':>9} {'MB':>7} | {'copy MB/s':>9} {'copy RSS':>8} | "
+        f"{'valid MB/s':>10} {'rows/s':>9} {'RSS MB':>7} | {'ratio':>5}"
+    )
     for label, rows, mb, copy, validator, ratio in table:
-        print(f"{label:<6} {rows:>9} {mb:>7.1f} | {copy['mb_per_s']:>9.1f} "
-              f"{copy['peak_rss_mb']:>8.1f} | {validator['mb_per_s']:>10.1f} "
-              f"{validator['rows_per_s']:>9.0f} {validator['peak_rss_mb']:>7.1f} | {ratio:>5.2f}")
+        print(
+            f"{label:<6} {rows:>9} {mb:>7.1f} | {copy['mb_per_s']:>9.1f} "
+            f"{copy['peak_rss_mb']:>8.1f} | {validator['mb_per_s']:>10.1f} "
+            f"{validator['rows_per_s']:>9.0f} {validator['peak_rss_mb']:>7.1f} | {ratio:>5.2f}"
+        )
     print(f"validator peak RSS growth small -> large: {growth:.1f} MB")
     report = out_dir / "benchmark.json"
     report.write_text(json.dumps(results, indent=2) + "\n")

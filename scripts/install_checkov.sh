@@ -22,8 +22,11 @@ fi
 # A half-finished install (no marker) is started over rather than trusted.
 rm -rf "$VENV"
 "$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+quiet_pip() {  # pip's notes about unused local index locations are noise here
+  "$VENV/bin/python" -m pip "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }
+}
+quiet_pip install --quiet --disable-pip-version-check --upgrade pip
+quiet_pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
 "$VENV/bin/checkov" --version >/dev/null
 touch "$MARKER"
 echo "checkov $CHECKOV_VERSION installed in $VENV"

@@ -86,7 +86,7 @@ def plan_columns(header: list[str]) -> ColumnPlan:
     for index, name in enumerate(names):
         if index in used:
             continue
-        param = name[len(PARAMS_PREFIX):] if name.startswith(PARAMS_PREFIX) else name
+        param = name[len(PARAMS_PREFIX) :] if name.startswith(PARAMS_PREFIX) else name
         output = PARAMS_PREFIX + param
         problem = name_problem(param)
         if problem is not None:

@@ -54,8 +54,13 @@ def validate_csv(
         try:
             plan, checker, seen = _start(reader, lines, rejected_text, options, report)
             _read_rows(
-                reader=reader, lines=lines, checker=checker, grouper=grouper, seen=seen,
-                report=report, progress=progress,
+                reader=reader,
+                lines=lines,
+                checker=checker,
+                grouper=grouper,
+                seen=seen,
+                report=report,
+                progress=progress,
             )
         except _Refused as refusal:
             report.refusal_reason = str(refusal)
@@ -167,8 +172,8 @@ def _write_output(
 ) -> None:
     """Write the header and the grouped rows as UTF-8 without BOM, LF line endings."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(plan.output_header)
-    written = output.write(buffer.getvalue().encode("utf-8"))
+    csv.writer(buffer, lineterminator="\r\n").writerow(plan.output_header)
+    written = output.write(buffer.getvalue()[:-2].encode("utf-8") + b"\n")
     lookups = LookupCounter()
     for batch in grouper.sorted_batches():
         lookups.feed(map(_user, batch))

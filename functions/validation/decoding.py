@@ -49,7 +49,7 @@ class LineSource:
         self.bytes_read += len(first)
         if first.startswith(BOM):
             self.had_bom = True
-            first = first[len(BOM):]
+            first = first[len(BOM) :]
         if first:
             yield first
         while True:

@@ -12,7 +12,7 @@ EMPTY = "name is empty"
 TOO_LONG = f"name is longer than {MAX_NAME_LENGTH} characters"
 BAD_START = "name starts with '.' or '-'"
 BAD_END = "name ends with '/'"
-BAD_CHARACTER = "name contains a forbidden character (, | \" { tab CR LF)"
+BAD_CHARACTER = 'name contains a forbidden character (, | " { tab CR LF)'
 NUMERIC = "name is purely numeric"
 
 

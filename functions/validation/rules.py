@@ -69,7 +69,9 @@ class RejectedWriter:
     """Writes the companion CSV: row number, column, reason, then the original fields."""
 
     def __init__(self, stream: io.TextIOBase, header: list[str]) -> None:
-        self._writer = csv.writer(stream, lineterminator="\n")
+        # CRLF: Python 3.11's writer quotes a field holding "\r" only if "\r" is in the
+        # line terminator; the companion file is for spreadsheets anyway.
+        self._writer = csv.writer(stream, lineterminator="\r\n")
         self._writer.writerow(["row", "column", "reason", *header])
 
     def write(self, row: int, column: str, reason: str, fields: list[str]) -> None:
@@ -110,7 +112,9 @@ class ChunkChecker:
         self.event_names_capped = False
         self.lookups_before = LookupCounter()
         self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\n")
+        # "\r\n" so that fields holding a lone "\r" are quoted (Python 3.11 quotes only
+        # characters of the terminator); lines are re-joined with "\n" on output.
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
 
     def check(self, rows: list[list[str]], first_row: int) -> tuple[list[Record], int]:
         """Check rows numbered from ``first_row``; return the kept records and their size."""
@@ -299,7 +303,7 @@ class ChunkChecker:
         writer.writerows(rows)
         text = buffer.getvalue()
         if '"' not in text:
-            lines = text.split("\n")
+            lines = text.split("\r\n")
             lines.pop()
             return lines
         lines = []
@@ -307,7 +311,7 @@ class ChunkChecker:
             buffer.seek(0)
             buffer.truncate()
             writer.writerow(row)
-            lines.append(buffer.getvalue()[:-1])
+            lines.append(buffer.getvalue()[:-2])
         return lines
 
     def _collect_events(self, events: tuple[str, ...]) -> None:

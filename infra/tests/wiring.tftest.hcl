@@ -204,7 +204,7 @@ run "results_subscription_dead_letters" {
     error_message = "The example subscription reads the results topic."
   }
   assert {
-    condition     = length(google_pubsub_subscription.results_example.dead_letter_policy) == 1 && google_pubsub_subscription.results_example.dead_letter_policy[0].dead_letter_topic == google_pubsub_topic.dead_letter.id && google_pubsub_subscription.results_example.dead_letter_policy[0].max_delivery_attempts == 10
+    condition     = try(google_pubsub_subscription.results_example.dead_letter_policy[0].dead_letter_topic == google_pubsub_topic.dead_letter.id && google_pubsub_subscription.results_example.dead_letter_policy[0].max_delivery_attempts == 10, false)
     error_message = "The example subscription must dead-letter to the dead-letter topic after 10 attempts."
   }
   assert {

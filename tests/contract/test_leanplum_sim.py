@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
+from google.cloud import storage  # type: ignore[attr-defined]
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # tests/contract has no __init__.py: make the package importable

@@ -23,6 +23,7 @@ class Pipeline:
 
     def __init__(self, cloud: LocalCloud) -> None:
         self.cloud = cloud
+        self._received: dict[str, list[dict[str, Any]]] = {}
 
     def subscribe_results(self) -> str:
         """A fresh subscription on the results topic: it sees only messages from now on."""
@@ -59,12 +60,16 @@ class Pipeline:
     def results_for(
         self, subscription: str, name: str, deadline_s: float = 60
     ) -> list[dict[str, Any]]:
-        messages = pull_results(
-            subscription,
-            until=lambda got: any(m["attributes"]["object"] == name for m in got),
-            deadline_s=deadline_s,
-        )
-        found = [m for m in messages if m["attributes"]["object"] == name]
+        """Messages about ``name``; those about other objects stay buffered for later calls."""
+        seen = self._received.setdefault(subscription, [])
+
+        def arrived(batch: list[dict[str, Any]]) -> bool:
+            return any(m["attributes"]["object"] == name for m in seen + batch)
+
+        if not arrived([]):
+            seen.extend(pull_results(subscription, until=arrived, deadline_s=deadline_s))
+        found = [m for m in seen if m["attributes"]["object"] == name]
+        self._received[subscription] = [m for m in seen if m not in found]
         for message in found:
             self.assert_valid(message)
         return found
@@ -84,14 +89,79 @@ class Pipeline:
         return [e for e in entries if action is None or e.get("action") == action]
 
     def sim_config(self, **knobs: Any) -> None:
-        requests.post(self.cloud.leanplum_admin_url + "/config", json=knobs, timeout=10)
+        reply = requests.post(self.cloud.leanplum_admin_url + "/config", json=knobs, timeout=10)
+        reply.raise_for_status()
+
+    def jobs_for(self, name: str, bucket: str = BUCKET) -> list[dict[str, Any]]:
+        """``multi`` requests that reached Leanplum for ``name`` and were answered 200."""
+        return [
+            r for r in self.sim_requests("multi")
+            if r["params"].get("file") == name and r["params"].get("gcsBucket") == bucket
+            and r.get("status") in (200, None)
+        ]  # fmt: skip
+
+    def function_log(self, function: str = "ingest-function") -> list[dict[str, Any]]:
+        """The structured log lines a function wrote (every line must be JSON)."""
+        lines = (self.cloud.log_dir / f"{function}.log").read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def steps(
+        self, name: str, step: str, function: str = "ingest-function"
+    ) -> list[dict[str, Any]]:
+        return [
+            e for e in self.function_log(function)
+            if e.get("object") == name and e.get("step") == step
+        ]  # fmt: skip
+
+    def deliver(self, bucket: str, name: str, generation: int) -> int:
+        """Deliver the finalize event of one object version to the ingest function, as Eventarc
+        does (binary CloudEvent, the object resource as data); returns the HTTP status."""
+        from functions import gcs
+
+        blob = gcs.client().bucket(bucket).get_blob(name, generation=generation)
+        resource = dict(blob._properties) if blob is not None else {
+            "bucket": bucket, "name": name, "generation": str(generation)}  # fmt: skip
+        headers = {
+            "Content-Type": "application/json",
+            "ce-specversion": "1.0",
+            "ce-id": uuid.uuid4().hex,
+            "ce-type": "google.cloud.storage.object.v1.finalized",
+            "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
+            "ce-subject": f"objects/{name}",
+        }
+        reply = requests.post(self.cloud.ingest_url, json=resource, headers=headers, timeout=600)
+        return reply.status_code
+
+    def record(self, name: str, bucket: str = BUCKET) -> list[dict[str, Any]]:
+        """Every import record of ``name`` (one per generation), oldest first."""
+        from functions import gcs
+        from functions.config import RECORDS_PREFIX
+
+        blobs = gcs.client().list_blobs(bucket, prefix=f"{RECORDS_PREFIX}{name}/")
+        found = [json.loads(b.download_as_bytes()) for b in blobs if not
+                 b.name.rsplit("/", 1)[-1].startswith("sha256-")]  # fmt: skip
+        return sorted(found, key=lambda r: int(r["generation"]))
+
+
+#: Short local stand-ins for the cloud's 24 h deadline and 540 s lease, so that fault tests
+#: reach them in seconds.
+TEST_FUNCTION_ENV = {"POLL_DEADLINE_SECONDS": "10", "INGEST_LEASE_SECONDS": "5"}
+FAULT_SUMMARY: list[dict[str, Any]] = []
 
 
 @pytest.fixture(scope="session")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     state = Path(tmp_path_factory.mktemp("local-cloud"))
-    with LocalCloud(Settings(state_dir=state)) as running:
+    with LocalCloud(Settings(state_dir=state, function_env=dict(TEST_FUNCTION_ENV))) as running:
         yield running
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Per fault test: events delivered, jobs started, messages published (for the record)."""
+    if FAULT_SUMMARY:
+        terminalreporter.section("fault tests: events delivered / jobs started / messages")
+        for line in FAULT_SUMMARY:
+            terminalreporter.write_line(json.dumps(line, sort_keys=True))
 
 
 @pytest.fixture

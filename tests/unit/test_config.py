@@ -30,8 +30,13 @@ def test_every_missing_variable_is_named_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config("ingest", {"LEANPLUM_APP_ID": "app"})
     message = str(caught.value)
-    for name in ("LEANPLUM_DEV_KEY", "RESULTS_TOPIC", "TASKS_QUEUE", "POLLER_URL",
-                 "TASKS_SERVICE_ACCOUNT"):
+    for name in (
+        "LEANPLUM_DEV_KEY",
+        "RESULTS_TOPIC",
+        "TASKS_QUEUE",
+        "POLLER_URL",
+        "TASKS_SERVICE_ACCOUNT",
+    ):
         assert name in message
 
 

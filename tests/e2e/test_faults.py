@@ -1,0 +1,248 @@
+"""Exactly one Leanplum job per file and one result message, under real-world faults.
+
+Every test goes through real processes: fake-gcs-server, the Pub/Sub emulator, the relay, the
+Cloud Tasks emulator, the Leanplum simulator and both functions under functions-framework.
+Where a test delivers events itself it acts as Eventarc, on the bucket without notifications
+(``MANUAL_BUCKET``), to control order and concurrency. Each test records, in the session
+summary, how many events were delivered, jobs started and messages published.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from local_cloud.processes import wait_for
+from local_cloud.stack import BUCKET, MANUAL_BUCKET
+
+from .conftest import FAULT_SUMMARY, Pipeline
+
+pytestmark = pytest.mark.e2e
+
+DAY = 86_400
+
+
+def events_csv(rows: int, *, users: int = 5, event: str = "app_open") -> bytes:
+    now = int(time.time())
+    lines = ["userId,event,time,params.source"]
+    lines += [f"user-{i % users},{event},{now - DAY - i},organic" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def upload_to(pipeline: Pipeline, bucket: str, name: str, data: bytes) -> int:
+    from functions import gcs
+
+    blob = gcs.client().bucket(bucket).blob(name)
+    blob.upload_from_string(data, content_type="text/csv")
+    return int(blob.generation or 0)
+
+
+def summarise(test: str, **numbers: Any) -> None:
+    FAULT_SUMMARY.append({"test": test, **numbers})
+
+
+@pytest.fixture
+def faults(pipeline: Pipeline) -> Iterator[Pipeline]:
+    """Knobs set by a test are reset to none afterwards."""
+    yield pipeline
+    pipeline.sim_config(
+        error_5xx_rate=0.0, error_429_rate=0.0, fail_jobs=0, hang_jobs=0, warn_events=[],
+        drop_multi_replies=0, results_5xx_rate=0.0,
+    )  # fmt: skip
+
+
+def test_a_burst_of_duplicate_and_concurrent_events_makes_one_job(faults: Pipeline) -> None:
+    subscription = faults.subscribe_results()
+    name = f"incoming/burst-{uuid.uuid4().hex[:8]}.csv"
+    generation = upload_to(faults, MANUAL_BUCKET, name, events_csv(200))
+    start = threading.Barrier(2)
+
+    def concurrent() -> int:
+        start.wait()
+        return faults.deliver(MANUAL_BUCKET, name, generation)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        pair = [pool.submit(concurrent) for _ in range(2)]
+        burst = [pool.submit(faults.deliver, MANUAL_BUCKET, name, generation) for _ in range(20)]
+        statuses = [f.result() for f in pair + burst]
+    # A delivery that found the file leased answers 500 (Eventarc would redeliver it); deliver
+    # once more after the burst, as that redelivery would, until one is acknowledged.
+    wait_for(lambda: faults.deliver(MANUAL_BUCKET, name, generation) == 200, 30, "an ack")
+
+    [result] = faults.results_for(subscription, name)
+    assert result["body"]["status"] == "SUCCEEDED"
+    assert faults.no_more_results(subscription, name)
+    jobs = faults.jobs_for(name, MANUAL_BUCKET)
+    rewrites = faults.steps(name, "rewrite")
+    assert len(jobs) == 1
+    assert len(rewrites) == 1
+    summarise("burst_20_plus_2_concurrent", events_delivered=len(statuses) + 1,
+              acknowledged=statuses.count(200), jobs_started=len(jobs), rewrites=len(rewrites),
+              messages_published=1)  # fmt: skip
+
+
+def test_leanplum_answering_30_percent_5xx_and_429(faults: Pipeline) -> None:
+    faults.sim_config(error_5xx_rate=0.15, error_429_rate=0.15)
+    subscription = faults.subscribe_results()
+    names = [f"incoming/flaky-{i}-{uuid.uuid4().hex[:6]}.csv" for i in range(3)]
+    for name in names:
+        faults.upload(name, events_csv(30))
+    for name in names:
+        [result] = faults.results_for(subscription, name, deadline_s=120)
+        body = result["body"]
+        assert body["status"] == "SUCCEEDED", body
+        assert body["counts"]["leanplum_successes"] == 30
+        assert len(faults.jobs_for(name)) == 1
+    faulted = [r for r in faults.sim_requests() if r.get("fault") in ("5xx", "429")]
+    assert faulted, "the knobs produced no fault: the test proved nothing"
+    summarise(
+        "leanplum_30pct_5xx_429",
+        files=3,
+        events_delivered=3,
+        faulted_answers=len(faulted),
+        jobs_started=sum(len(faults.jobs_for(n)) for n in names),
+        messages_published=3,
+    )
+
+
+def test_a_job_that_never_finishes_times_out_at_the_deadline(faults: Pipeline) -> None:
+    faults.sim_config(hang_jobs=1)
+    subscription = faults.subscribe_results()
+    name = f"incoming/hang-{uuid.uuid4().hex[:8]}.csv"
+    faults.upload(name, events_csv(10))
+    [result] = faults.results_for(subscription, name, deadline_s=60)
+    body = result["body"]
+    assert body["status"] == "TIMED_OUT"
+    assert "still running" in body["reason"]
+    assert body["timings"]["seconds_job"] >= 10  # the test cloud's POLL_DEADLINE_SECONDS
+    assert len(faults.jobs_for(name)) == 1
+    polls = faults.steps(name, "poll", "poller-function")
+    assert len(polls) >= 2, "the poller should have retried while the job ran"
+    summarise(
+        "job_never_finishes",
+        events_delivered=1,
+        jobs_started=1,
+        polls=len(polls),
+        messages_published=1,
+        seconds_to_timeout=body["timings"]["seconds_job"],
+    )
+
+
+def test_a_job_that_fails_reports_leanplums_reason(faults: Pipeline) -> None:
+    faults.sim_config(fail_jobs=1)
+    subscription = faults.subscribe_results()
+    name = f"incoming/fail-{uuid.uuid4().hex[:8]}.csv"
+    faults.upload(name, events_csv(10))
+    [result] = faults.results_for(subscription, name)
+    body = result["body"]
+    assert body["status"] == "FAILED"
+    assert body["jobs"][0]["state"] == "FAILED"
+    assert body["jobs"][0]["error"] and body["jobs"][0]["error"] in body["reason"]
+    summarise(
+        "job_fails",
+        events_delivered=1,
+        jobs_started=len(faults.jobs_for(name)),
+        messages_published=1,
+        reason=body["reason"],
+    )
+
+
+def test_rows_answered_with_warnings_make_a_partial_result(faults: Pipeline) -> None:
+    from functions import gcs
+
+    faults.sim_config(warn_events=["legacy_event"])
+    subscription = faults.subscribe_results()
+    name = f"incoming/warn-{uuid.uuid4().hex[:8]}.csv"
+    now = int(time.time())
+    data = (
+        "userId,event,time\n"
+        f"u1,app_open,{now - 3 * DAY}\nu1,legacy_event,{now - 2 * DAY}\n"
+        f"u2,app_open,{now - 3 * DAY}\nu3,legacy_event,{now - 3 * DAY}\n"
+    ).encode()
+    faults.upload(name, data)
+    [result] = faults.results_for(subscription, name)
+    body = result["body"]
+    assert body["status"] == "PARTIAL"
+    assert body["counts"]["leanplum_successes"] == 2
+    assert body["counts"]["leanplum_failures"] == 2
+    assert sum(body["counts"]["leanplum_warnings_by_message"].values()) == 2
+    uri = body["uris"]["failed_rows"]
+    failed = gcs.client().bucket(BUCKET).blob(uri.removeprefix(f"gs://{BUCKET}/"))
+    rows = list(csv.DictReader(io.StringIO(failed.download_as_text())))
+    assert sorted((r["userId"], r["event"]) for r in rows) == [
+        ("u1", "legacy_event"), ("u3", "legacy_event")]  # fmt: skip
+    assert all(r["leanplum_message"] for r in rows)
+    summarise(
+        "rows_with_warnings",
+        events_delivered=1,
+        jobs_started=len(faults.jobs_for(name)),
+        messages_published=1,
+        failed_rows=len(rows),
+    )
+
+
+def test_the_uploader_overwriting_the_file_while_it_is_processed(faults: Pipeline) -> None:
+    """The stale generation starts no job; the newer one is imported once."""
+    subscription = faults.subscribe_results()
+    name = f"incoming/overwrite-{uuid.uuid4().hex[:8]}.csv"
+    old = upload_to(faults, MANUAL_BUCKET, name, events_csv(40_000))  # ~1.5 MB: a few seconds
+    outcome: dict[str, int] = {}
+    first = threading.Thread(
+        target=lambda: outcome.update(old=faults.deliver(MANUAL_BUCKET, name, old))
+    )
+    first.start()
+    wait_for(lambda: bool(faults.steps(name, "download")), 30, "the old version's download")
+    new = upload_to(faults, MANUAL_BUCKET, name, events_csv(7, event="reinstall"))
+    first.join(timeout=120)
+    assert faults.deliver(MANUAL_BUCKET, name, new) == 200
+
+    [result] = faults.results_for(subscription, name)
+    assert result["body"]["file"]["generation"] == str(new)
+    assert result["body"]["counts"]["rows_total"] == 7
+    assert faults.no_more_results(subscription, name)
+    assert len(faults.jobs_for(name, MANUAL_BUCKET)) == 1
+    states = {r["generation"]: r["state"] for r in faults.record(name, MANUAL_BUCKET)}
+    assert states[old] == "SUPERSEDED"
+    summarise(
+        "overwrite_while_processing",
+        events_delivered=2,
+        jobs_started=len(faults.jobs_for(name, MANUAL_BUCKET)),
+        messages_published=1,
+        stale_state=states[old],
+    )
+
+
+def test_the_ingest_process_killed_mid_file_and_the_event_redelivered(faults: Pipeline) -> None:
+    subscription = faults.subscribe_results()
+    name = f"incoming/killed-{uuid.uuid4().hex[:8]}.csv"
+    original = events_csv(60_000)
+    faults.upload(name, original)  # the real path: Pub/Sub push -> relay -> function
+    wait_for(lambda: bool(faults.steps(name, "claim")), 30, "the first delivery's claim")
+    faults.cloud.kill("ingest-function")
+    killed_at = time.monotonic()
+    faults.cloud.restart("ingest-function")
+    # Pub/Sub redelivers (the relay answered 502 while the function was down); the new
+    # instance waits for the dead one's lease to expire, then takes over.
+    [result] = faults.results_for(subscription, name, deadline_s=120)
+    body = result["body"]
+    assert body["status"] == "SUCCEEDED", body
+    assert body["counts"]["rows_total"] == 60_000
+    assert len(faults.jobs_for(name)) == 1
+    archive = body["uris"]["original"].removeprefix(f"gs://{BUCKET}/")
+    assert faults.read(archive) == original
+    assert faults.no_more_results(subscription, name)
+    summarise(
+        "ingest_killed_mid_file",
+        events_delivered=len(faults.steps(name, "claim")),
+        jobs_started=len(faults.jobs_for(name)),
+        messages_published=1,
+        seconds_kill_to_result=round(time.monotonic() - killed_at, 1),
+    )
