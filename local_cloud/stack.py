@@ -318,8 +318,10 @@ class LocalCloud:
         )
 
     def _start_leanplum_sim(self) -> None:
+        seed = [] if "--seed" in self.settings.sim_args else ["--seed", "1"]  # repeatable faults
         argv = [sys.executable, "-m", "local_cloud.leanplum_sim", "--host", "127.0.0.1",
-                "--port", str(self.ports.leanplum), *self.settings.sim_args]  # fmt: skip
+                "--port", str(self.ports.leanplum), *seed,
+                *self.settings.sim_args]  # fmt: skip
         env = {
             "LEANPLUM_SIM_APP_ID": APP_ID,
             "LEANPLUM_SIM_DEV_KEY": self._dev_key,

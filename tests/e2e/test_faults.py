@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import requests
 
 from local_cloud.processes import wait_for
 from local_cloud.stack import BUCKET, MANUAL_BUCKET
@@ -51,7 +52,9 @@ def summarise(test: str, **numbers: Any) -> None:
 
 @pytest.fixture
 def faults(pipeline: Pipeline) -> Iterator[Pipeline]:
-    """Knobs set by a test are reset to none afterwards."""
+    """Each fault test starts from the simulator's start-up state (knobs off, seed rewound),
+    so that its faults are the same on every run; knobs are switched off afterwards."""
+    requests.post(pipeline.cloud.leanplum_admin_url + "/reset", timeout=10).raise_for_status()
     yield pipeline
     pipeline.sim_config(
         error_5xx_rate=0.0, error_429_rate=0.0, fail_jobs=0, hang_jobs=0, warn_events=[],
