@@ -21,7 +21,7 @@ def pull_results(
     Each item is ``{"attributes": {...}, "body": {...}}``. Raises ``TimeoutError`` when the
     deadline passes first, naming how many messages had arrived.
     """
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+    from google.cloud import pubsub_v1
 
     subscriber = pubsub_v1.SubscriberClient()
     received: list[dict[str, Any]] = []

@@ -256,7 +256,7 @@ class LocalCloud:
         pubsub_launcher.wait_until_ready(f"127.0.0.1:{self.ports.pubsub}", START_DEADLINE_S)
 
     def _create_topics(self) -> None:
-        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+        from google.cloud import pubsub_v1
 
         publisher = pubsub_v1.PublisherClient()
         subscriber = pubsub_v1.SubscriberClient()
@@ -345,7 +345,7 @@ class LocalCloud:
         argv = [sys.executable, "-m", "local_cloud.relay", "--port", str(self.ports.relay),
                 "--target", self.ingest_url]  # fmt: skip
         self._spawn("eventarc-relay", argv, {}, self.ports.relay)
-        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+        from google.cloud import pubsub_v1
         from google.protobuf import duration_pb2
 
         backoff = duration_pb2.Duration()

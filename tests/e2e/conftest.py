@@ -27,7 +27,7 @@ class Pipeline:
 
     def subscribe_results(self) -> str:
         """A fresh subscription on the results topic: it sees only messages from now on."""
-        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+        from google.cloud import pubsub_v1
 
         name = f"projects/{PROJECT}/subscriptions/test-{uuid.uuid4().hex[:12]}"
         pubsub_v1.SubscriberClient().create_subscription(
