@@ -106,6 +106,11 @@ class LocalCloud:
         self._prod_key = "prod_" + secrets.token_hex(16)
         self.pubsub_kind = "builtin"
 
+    @property
+    def leanplum_dev_key(self) -> str:
+        """The run's development key, for tests that prove it leaks nowhere. Never print it."""
+        return self._dev_key
+
     # -- addresses --------------------------------------------------------------------------
     @property
     def leanplum_api_url(self) -> str:
