@@ -162,9 +162,9 @@ variable "python_runtime" {
 }
 
 variable "ingest_memory" {
-  description = "Memory of one ingest function instance (it reads and rewrites whole CSV files)."
+  description = "Memory of one ingest function instance. Its /tmp is in memory and holds the original, the normalised file and its parts: about 3x the largest file, plus the runtime."
   type        = string
-  default     = "1Gi"
+  default     = "4Gi"
 }
 
 variable "ingest_timeout_seconds" {

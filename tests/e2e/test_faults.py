@@ -93,7 +93,7 @@ def test_a_burst_of_duplicate_and_concurrent_events_makes_one_job(faults: Pipeli
 
 
 def test_leanplum_answering_30_percent_5xx_and_429(faults: Pipeline) -> None:
-    faults.sim_config(error_5xx_rate=0.15, error_429_rate=0.15)
+    faults.sim_config(error_5xx_rate=0.15, error_429_rate=0.15, results_5xx_rate=0.3)
     subscription = faults.subscribe_results()
     names = [f"incoming/flaky-{i}-{uuid.uuid4().hex[:6]}.csv" for i in range(3)]
     for name in names:
@@ -249,3 +249,56 @@ def test_the_ingest_process_killed_mid_file_and_the_event_redelivered(faults: Pi
         messages_published=1,
         seconds_kill_to_result=round(time.monotonic() - killed_at, 1),
     )
+
+
+def test_identical_bytes_uploaded_again_end_as_duplicate_without_a_job(faults: Pipeline) -> None:
+    subscription = faults.subscribe_results()
+    name = f"incoming/again-{uuid.uuid4().hex[:8]}.csv"
+    data = events_csv(12)
+    faults.upload(name, data)
+    [first] = faults.results_for(subscription, name)
+    assert first["body"]["status"] == "SUCCEEDED"
+    faults.upload(name, data)  # the same bytes, a new generation
+    [second] = faults.results_for(subscription, name)
+    assert second["body"]["status"] == "DUPLICATE"
+    assert second["body"]["file"]["sha256"] == first["body"]["file"]["sha256"]
+    assert len(faults.jobs_for(name)) == 1
+    summarise("identical_reupload", events_delivered=2, jobs_started=len(faults.jobs_for(name)),
+              messages_published=2, second_status="DUPLICATE")  # fmt: skip
+
+
+def test_a_lost_answer_to_the_job_start_is_not_resent(faults: Pipeline) -> None:
+    faults.sim_config(drop_multi_replies=1)
+    subscription = faults.subscribe_results()
+    name = f"incoming/lost-{uuid.uuid4().hex[:8]}.csv"
+    faults.upload(name, events_csv(5))
+    [result] = faults.results_for(subscription, name)
+    body = result["body"]
+    assert body["status"] == "FAILED"
+    assert "Check Leanplum before uploading the file again" in body["reason"]
+    multi = [r for r in faults.sim_requests("multi") if r["params"].get("file") == name]
+    assert len(multi) == 1 and multi[0]["fault"] == "dropped"
+    summarise("multi_answer_lost", events_delivered=1, multi_requests=len(multi),
+              jobs_started=1, messages_published=1)  # fmt: skip
+
+
+def test_a_late_duplicate_poll_task_publishes_nothing_new(faults: Pipeline) -> None:
+    subscription = faults.subscribe_results()
+    name = f"incoming/late-{uuid.uuid4().hex[:8]}.csv"
+    generation = faults.upload(name, events_csv(5))
+    [result] = faults.results_for(subscription, name)
+    headers = {
+        "X-CloudTasks-QueueName": "leanplum-poll",
+        "X-CloudTasks-TaskName": "late-duplicate",
+        "X-CloudTasks-TaskRetryCount": "0",
+        "Authorization": "Bearer " + "x" * 40,
+    }
+    payload = {"bucket": BUCKET, "object": name, "generation": str(generation)}
+    replies = [
+        requests.post(faults.cloud.poller_url, json=payload, headers=headers, timeout=30)
+        for _ in range(3)
+    ]
+    assert [r.status_code for r in replies] == [200, 200, 200]
+    assert faults.no_more_results(subscription, name)
+    assert result["body"]["status"] == "SUCCEEDED"
+    summarise("late_duplicate_polls", polls_delivered=3, messages_published=1)
