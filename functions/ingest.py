@@ -49,6 +49,9 @@ SOURCE_GENERATION_KEY = "leanplum-importer-source-generation"
 #: Parts stay under Leanplum's 100 MB, read as decimal megabytes to keep a margin.
 MAX_PART_BYTES = min(LEANPLUM_MAX_FILE_BYTES, 100_000_000)
 PARTS_PREFIX = RESERVED_PREFIX + "parts/"
+#: Deliveries of one file that may fail before it ends as FAILED instead of being retried again
+#: (Eventarc would otherwise redeliver a file that always crashes for a day).
+MAX_ATTEMPTS = 5
 
 
 class RetryLater(ImporterError):
@@ -106,7 +109,21 @@ def handle_event(data: dict[str, Any], config: Config) -> str:
     record = _claim(obj, config)
     if record is None:
         return "already_handled"
-    return _process(obj, record, config)
+    try:
+        return _process(obj, record, config)
+    except StaleGenerationError:
+        raise  # another delivery took the record over: it is theirs now
+    except Exception as exc:
+        _release(record, exc)
+        raise
+
+
+def _release(record: ImportRecord, exc: Exception) -> None:
+    """After a failure, give the lease back at once so the redelivery need not wait for it."""
+    record.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    record.lease_until = 0.0
+    with contextlib.suppress(Exception):  # best effort: the lease expires anyway
+        records.save(record)
 
 
 def _is_own_rewrite(obj: FinalizedObject) -> bool:
@@ -175,6 +192,17 @@ def _claim(obj: FinalizedObject, config: Config) -> ImportRecord | None:
             ),
         )
         return None
+    if existing.attempts >= MAX_ATTEMPTS:
+        _finish(
+            existing,
+            config,
+            "FAILED",
+            reason=(
+                f"processing failed {existing.attempts} times; last error: {existing.last_error}"
+            ),
+        )
+        return None
+    existing.attempts += 1
     existing.lease_until = time.time() + config.ingest_lease_seconds
     try:
         records.save(existing)
@@ -214,7 +242,7 @@ def _process(obj: FinalizedObject, record: ImportRecord, config: Config) -> str:
 
         normalized, rejected = work / "normalized.csv", work / "rejected.csv"
         options = ValidationOptions(
-            now=datetime.fromisoformat(record.created_at),
+            now=datetime.fromisoformat(record.created_at).replace(microsecond=0),
             old_event_policy=config.old_event_policy,
             max_future_seconds=config.max_future_seconds,
             max_rejected_fraction=config.max_rejected_fraction,

@@ -49,6 +49,8 @@ class ImportRecord:
     updated_at: str = field(default_factory=now_iso)
     history: list[dict[str, str]] = field(default_factory=list)
     lease_until: float = 0.0
+    attempts: int = 1
+    last_error: str | None = None
     sha256: str | None = None
     size_bytes: int | None = None
     output_sha256: str | None = None

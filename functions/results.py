@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from google.cloud import pubsub_v1
+from google.cloud.pubsub import PublisherClient
 
 from functions.records import ImportRecord, now_iso
 
@@ -24,9 +24,9 @@ PUBLISH_TIMEOUT_SECONDS = 60
 
 
 @lru_cache(maxsize=1)
-def publisher() -> pubsub_v1.PublisherClient:
+def publisher() -> PublisherClient:
     """One publisher per process; it honours ``PUBSUB_EMULATOR_HOST`` by itself."""
-    return pubsub_v1.PublisherClient()
+    return PublisherClient()
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:

@@ -42,6 +42,27 @@ def _upload(path: Path, name: str) -> int:
     return int(blob.generation or 0)
 
 
+def _show_outputs(body: dict[str, Any]) -> None:
+    """What a person checks next: the file Leanplum read and the validation report."""
+    from functions import gcs
+
+    bucket = gcs.client().bucket(BUCKET)
+    normalized = body["uris"].get("normalized")
+    if normalized:
+        text = bucket.blob(normalized.removeprefix(f"gs://{BUCKET}/")).download_as_text()
+        _say(f"The file Leanplum read ({normalized}, normalised in place):")
+        _say("  " + "\n  ".join(text.splitlines()[:12]))
+    report_uri = body["uris"].get("report")
+    if report_uri:
+        report = json.loads(
+            bucket.blob(report_uri.removeprefix(f"gs://{BUCKET}/")).download_as_text()
+        )
+        _say(f"Validation report ({report_uri}):")
+        _say(f"  column mapping: {json.dumps(report.get('column_mapping', {}))}")
+        for warning in report.get("warnings", []):
+            _say(f"  warning: {warning}")
+
+
 def demo(_: argparse.Namespace) -> int:
     """The README's first command: one sample file through the whole pipeline."""
     from local_cloud.results import for_object, pull_results
@@ -68,6 +89,7 @@ def demo(_: argparse.Namespace) -> int:
         result = next(m for m in messages if m["attributes"]["object"] == name)
         _say("Result message attributes: " + json.dumps(result["attributes"], sort_keys=True))
         _say(json.dumps(result["body"], indent=2, sort_keys=True))
+        _show_outputs(result["body"])
         _say(
             f"Upload to result message: {time.monotonic() - uploaded:.1f} s; "
             f"demo total: {time.monotonic() - started:.1f} s. Stopping."

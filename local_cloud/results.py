@@ -21,9 +21,9 @@ def pull_results(
     Each item is ``{"attributes": {...}, "body": {...}}``. Raises ``TimeoutError`` when the
     deadline passes first, naming how many messages had arrived.
     """
-    from google.cloud import pubsub_v1
+    from google.cloud.pubsub import SubscriberClient
 
-    subscriber = pubsub_v1.SubscriberClient()
+    subscriber = SubscriberClient()
     received: list[dict[str, Any]] = []
     end = time.monotonic() + deadline_s
     while not until(received):

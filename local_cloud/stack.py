@@ -261,10 +261,10 @@ class LocalCloud:
         pubsub_launcher.wait_until_ready(f"127.0.0.1:{self.ports.pubsub}", START_DEADLINE_S)
 
     def _create_topics(self) -> None:
-        from google.cloud import pubsub_v1
+        from google.cloud.pubsub import PublisherClient, SubscriberClient
 
-        publisher = pubsub_v1.PublisherClient()
-        subscriber = pubsub_v1.SubscriberClient()
+        publisher = PublisherClient()
+        subscriber = SubscriberClient()
         for topic in (NOTIFICATIONS_TOPIC, RESULTS_TOPIC):
             publisher.create_topic(name=f"projects/{PROJECT}/topics/{topic}")
         subscriber.create_subscription(
@@ -350,12 +350,12 @@ class LocalCloud:
         argv = [sys.executable, "-m", "local_cloud.relay", "--port", str(self.ports.relay),
                 "--target", self.ingest_url]  # fmt: skip
         self._spawn("eventarc-relay", argv, {}, self.ports.relay)
-        from google.cloud import pubsub_v1
+        from google.cloud.pubsub import SubscriberClient
         from google.protobuf import duration_pb2
 
         backoff = duration_pb2.Duration()
         backoff.FromNanoseconds(int(self.settings.push_min_backoff_s * 1e9))
-        pubsub_v1.SubscriberClient().create_subscription(
+        SubscriberClient().create_subscription(
             request={
                 "name": f"projects/{PROJECT}/subscriptions/{INGEST_SUBSCRIPTION}",
                 "topic": f"projects/{PROJECT}/topics/{NOTIFICATIONS_TOPIC}",

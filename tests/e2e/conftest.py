@@ -27,10 +27,10 @@ class Pipeline:
 
     def subscribe_results(self) -> str:
         """A fresh subscription on the results topic: it sees only messages from now on."""
-        from google.cloud import pubsub_v1
+        from google.cloud.pubsub import SubscriberClient
 
         name = f"projects/{PROJECT}/subscriptions/test-{uuid.uuid4().hex[:12]}"
-        pubsub_v1.SubscriberClient().create_subscription(
+        SubscriberClient().create_subscription(
             name=name, topic=self.cloud.results_topic, ack_deadline_seconds=60
         )
         return name

@@ -302,3 +302,36 @@ def test_a_late_duplicate_poll_task_publishes_nothing_new(faults: Pipeline) -> N
     assert faults.no_more_results(subscription, name)
     assert result["body"]["status"] == "SUCCEEDED"
     summarise("late_duplicate_polls", polls_delivered=3, messages_published=1)
+
+
+def test_a_file_that_always_crashes_the_ingest_ends_failed(
+    faults: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No real part makes the validator crash, so this test patches it to (and says so): the
+    ingest runs in this process against the same emulators, delivery after delivery."""
+    from functions import ingest
+    from functions.config import load_config
+
+    def crash(*_: object, **__: object) -> None:
+        raise RuntimeError("simulated validator crash")
+
+    monkeypatch.setattr(ingest, "validate_csv", crash)
+    config = load_config("ingest", faults.cloud.function_env())
+    subscription = faults.subscribe_results()
+    name = f"incoming/poison-{uuid.uuid4().hex[:8]}.csv"
+    generation = upload_to(faults, MANUAL_BUCKET, name, events_csv(3))
+    data = {"bucket": MANUAL_BUCKET, "name": name, "generation": str(generation)}
+    crashes = 0
+    for _ in range(ingest.MAX_ATTEMPTS):
+        with pytest.raises(RuntimeError):
+            ingest.handle_event(data, config)
+        crashes += 1
+    assert ingest.handle_event(data, config) == "already_handled"
+    [result] = faults.results_for(subscription, name)
+    body = result["body"]
+    assert body["status"] == "FAILED"
+    assert f"failed {ingest.MAX_ATTEMPTS} times" in body["reason"]
+    assert "simulated validator crash" in body["reason"]
+    assert not faults.jobs_for(name, MANUAL_BUCKET)
+    summarise("always_crashing_file", events_delivered=crashes + 1, jobs_started=0,
+              messages_published=1)  # fmt: skip
