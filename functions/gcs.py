@@ -10,6 +10,7 @@ safe.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -73,13 +74,15 @@ def upload_file(
     name: str,
     source: BinaryIO,
     *,
-    if_generation_match: int,
+    if_generation_match: int | None,
     content_type: str = "text/csv; charset=utf-8",
     metadata: dict[str, str] | None = None,
 ) -> int:
     """Upload ``source`` to ``name`` only if its live generation is ``if_generation_match``.
 
-    ``if_generation_match=0`` means "only if it does not exist yet". Returns the new generation.
+    ``if_generation_match=0`` means "only if it does not exist yet"; ``None`` means no
+    precondition (an object only the importer writes, such as a report). Returns the new
+    generation.
 
     :raises StaleGenerationError: the precondition failed (HTTP 412).
     """
@@ -120,21 +123,10 @@ def upload_bytes(
 
     :raises StaleGenerationError: the precondition failed (HTTP 412).
     """
-    blob = client().bucket(bucket).blob(name)
-    try:
-        blob.upload_from_string(
-            data,
-            content_type=content_type,
-            if_generation_match=if_generation_match,
-            timeout=TIMEOUT_SECONDS,
-            retry=DEFAULT_RETRY,
-        )
-    except gexc.PreconditionFailed as exc:
-        raise StaleGenerationError(
-            f"gs://{bucket}/{name} is no longer at generation {if_generation_match}"
-        ) from exc
-    assert blob.generation is not None
-    return int(blob.generation)
+    return upload_file(
+        bucket, name, io.BytesIO(data), content_type=content_type,
+        if_generation_match=if_generation_match,
+    )  # fmt: skip
 
 
 def read_bytes(bucket: str, name: str) -> tuple[bytes, int] | None:

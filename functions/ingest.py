@@ -20,7 +20,9 @@ record (:mod:`functions.records`):
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import tempfile
 import time
@@ -36,7 +38,7 @@ from functions.leanplum import AnswerLost, LeanplumClient, LeanplumError
 from functions.logs import info, warning
 from functions.poll_tasks import enqueue_poll
 from functions.records import ImportRecord
-from functions.results import build_message, publish
+from functions.results import build_message, publish_if_pending, publish_stored_result
 from functions.validation import (
     LEANPLUM_MAX_FILE_BYTES,
     ValidationOptions,
@@ -159,8 +161,7 @@ def _claim(obj: FinalizedObject, config: Config) -> ImportRecord | None:
     if existing is None:  # deleted between our create and load: let the event come back
         raise RetryLater("import record vanished while claiming")
     if existing.terminal:
-        if not existing.published and existing.result is not None:
-            _publish(existing, config)
+        publish_if_pending(existing, config.results_topic)
         info(
             "Duplicate event: file already handled",
             step="claim",
@@ -293,8 +294,6 @@ def _download_original(obj: FinalizedObject, record: ImportRecord, target: Path)
         if found is None:
             raise StaleGenerationError(f"{archive} is missing")
         out.write(found[0])
-    import hashlib
-
     data = target.read_bytes()
     return gcs.Download(size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
@@ -351,7 +350,8 @@ def _archive_and_report(
         try:
             gcs.copy_generation(obj.bucket, obj.name, obj.generation, archive)
         except StaleGenerationError:
-            # already archived by an earlier delivery when the precondition fails
+            # The event's generation is gone (rewritten by an earlier delivery that crashed
+            # before recording the archive): archive the bytes this delivery holds.
             with original.open("rb") as src, contextlib.suppress(StaleGenerationError):
                 gcs.upload_file(obj.bucket, archive, src, if_generation_match=0)
         record.uris["original"] = gcs.gs_uri(obj.bucket, archive)
@@ -369,7 +369,7 @@ def _archive_and_report(
                 obj.bucket,
                 reports + "rejected-rows.csv",
                 src,
-                if_generation_match=_live_generation(obj.bucket, reports + "rejected-rows.csv"),
+                if_generation_match=None,
             )
         record.uris["rejected_rows"] = gcs.gs_uri(obj.bucket, reports + "rejected-rows.csv")
     info(
@@ -381,18 +381,10 @@ def _archive_and_report(
     )
 
 
-def _live_generation(bucket: str, name: str) -> int:
-    blob = gcs.client().bucket(bucket).get_blob(name)
-    return int(blob.generation) if blob is not None and blob.generation else 0
-
-
 def _rewrite_in_place(
     obj: FinalizedObject, record: ImportRecord, original: Path, normalized: Path
 ) -> bool:
     """Replace the upload by its normalised form; False when a newer upload replaced it."""
-    import base64
-    import hashlib
-
     data_md5 = hashlib.md5()
     data_sha = hashlib.sha256()
     with normalized.open("rb") as src:
@@ -457,9 +449,7 @@ def _prepare_parts(
     for part, path in zip(infos, paths, strict=True):
         name = f"{PARTS_PREFIX}{obj.name}/{obj.generation}/part-{part.index + 1:03d}.csv"
         with path.open("rb") as src:
-            gcs.upload_file(
-                obj.bucket, name, src, if_generation_match=_live_generation(obj.bucket, name)
-            )
+            gcs.upload_file(obj.bucket, name, src, if_generation_match=None)
         record.parts.append(
             {
                 "file": name,
@@ -559,23 +549,4 @@ def _finish(record: ImportRecord, config: Config, state: str, *, reason: str | N
         record.result = build_message(record, status, reason=reason)
     records.save(record, state)
     if record.result is not None:
-        _publish(record, config)
-
-
-def _publish(record: ImportRecord, config: Config) -> None:
-    """Publish the stored result, then mark it published (a crash in between may repeat it)."""
-    assert record.result is not None
-    message_id = publish(config.results_topic, record.result)
-    record.published = True
-    records.save(record)
-    info(
-        "Published the result",
-        step="publish",
-        status=record.result["status"],
-        message_id=message_id,
-        reason=record.reason,
-        bucket=record.bucket,
-        object=record.object,
-        generation=str(record.generation),
-        job_ids=record.job_ids,
-    )
+        publish_stored_result(record, config.results_topic)

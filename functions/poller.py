@@ -20,11 +20,10 @@ from typing import Any
 
 from functions import gcs, records
 from functions.config import REPORTS_PREFIX, Config
-from functions.ingest import _publish
 from functions.leanplum import JobStatus, LeanplumClient, LeanplumError, RequestRejected
 from functions.logs import info, warning
 from functions.records import ImportRecord
-from functions.results import build_message
+from functions.results import build_message, publish_if_pending, publish_stored_result
 
 TASK_HEADERS = ("X-CloudTasks-QueueName", "X-CloudTasks-TaskName")
 
@@ -80,8 +79,7 @@ def handle_poll(
         warning("No import record for this task", step="poll", **fields)
         return PollOutcome(200, "no import record: nothing to do")
     if record.terminal:
-        if not record.published and record.result is not None:
-            _publish(record, config)
+        publish_if_pending(record, config.results_topic)
         info(
             "Late or duplicate poll: result already final",
             step="poll",
@@ -205,7 +203,7 @@ def _conclude(
         },
     )
     records.save(record, state)
-    _publish(record, config)
+    publish_stored_result(record, config.results_topic)
 
 
 def _join_results(

@@ -16,6 +16,8 @@ from typing import Any
 
 from google.cloud.pubsub import PublisherClient
 
+from functions import records
+from functions.logs import info
 from functions.records import ImportRecord, now_iso
 
 SCHEMA_ID = "leanplum-import-result/v1"
@@ -113,3 +115,35 @@ def publish(topic: str, message: dict[str, Any]) -> str:
         return str(future.result(timeout=PUBLISH_TIMEOUT_SECONDS))
     except futures.TimeoutError as exc:
         raise TimeoutError(f"publishing to {topic} took over {PUBLISH_TIMEOUT_SECONDS} s") from exc
+
+
+def publish_stored_result(record: ImportRecord, topic: str) -> None:
+    """Publish the result stored in the record, then mark it published.
+
+    The result is saved with the record's terminal state before this runs, so a crash between
+    publishing and marking makes the next delivery (or poll task) publish it again: at least
+    once, never lost. Subscribers dedupe on ``result_id``.
+    """
+    assert record.result is not None
+    message_id = publish(topic, record.result)
+    record.published = True
+    records.save(record)
+    info(
+        "Published the result",
+        step="publish",
+        status=record.result["status"],
+        message_id=message_id,
+        reason=record.reason,
+        bucket=record.bucket,
+        object=record.object,
+        generation=str(record.generation),
+        job_ids=record.job_ids,
+    )
+
+
+def publish_if_pending(record: ImportRecord, topic: str) -> bool:
+    """Publish a terminal record's result that an earlier crash left unpublished."""
+    if record.published or record.result is None:
+        return False
+    publish_stored_result(record, topic)
+    return True
