@@ -58,6 +58,15 @@ def fake_gcs_binary() -> Path:
     return found[0]
 
 
+def _forget_cached_clients() -> None:
+    """Clients cached in this process were built for the previous emulators' addresses."""
+    from functions import gcs, poll_tasks, results
+
+    gcs.client.cache_clear()
+    results.publisher.cache_clear()
+    poll_tasks._client.cache_clear()
+
+
 @dataclass
 class Ports:
     gcs: int = 0
@@ -99,6 +108,7 @@ class LocalCloud:
         self.ports.fill()
         self.processes: list[ManagedProcess] = []
         self._ports: dict[str, int] = {}
+        self._saved_env: dict[str, str | None] = {}
         self.log_dir = self.settings.state_dir / "logs"
         # A fresh key per run, handed to the simulator and the functions through their
         # environment only: never written to a file or printed.
@@ -193,7 +203,9 @@ class LocalCloud:
     def start(self) -> None:
         """Start everything; on any failure stop what was started and re-raise."""
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self._saved_env = {key: os.environ.get(key) for key in self.client_env()}
         os.environ.update(self.client_env())
+        _forget_cached_clients()
         try:
             self._start_pubsub()
             self._create_topics()
@@ -211,9 +223,16 @@ class LocalCloud:
             raise
 
     def stop(self) -> None:
-        """Stop every process, last started first."""
+        """Stop every process, last started first, and give this process its environment back."""
         while self.processes:
             self.processes.pop().stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}
+        _forget_cached_clients()
 
     def check_alive(self) -> None:
         for process in self.processes:
@@ -288,7 +307,6 @@ class LocalCloud:
         self._spawn("fake-gcs-server", argv, {}, self.ports.gcs)
         from functions import gcs
 
-        gcs.client.cache_clear()
         gcs.client().create_bucket(BUCKET)
         gcs.client().create_bucket(MANUAL_BUCKET)
 
