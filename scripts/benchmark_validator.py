@@ -2,12 +2,15 @@
 
 Usage::
 
-    python scripts/benchmark_validator.py [--rows N] [--out-dir DIR]
+    python scripts/benchmark_validator.py [--rows N] [--out-dir DIR] [--repeat N]
 
 Generates a realistic ~100 MB CSV (``--rows``, default 1,000,000; three parameters, mixed time
 formats, 1% bad rows) and a file one tenth of that size, then for each file measures in child
 processes (so peak RSS is per run): the plain copy (the floor) and the validator. Prints a
 table and writes ``benchmark.json`` into ``--out-dir``. It is a benchmark, never a test.
+
+``--repeat N`` measures each (copy and validator alike, interleaved) N times and keeps the
+fastest run of each, which is what a shared, noisy machine can honestly report.
 """
 
 from __future__ import annotations
@@ -175,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the large file")
     parser.add_argument("--out-dir", type=Path, help="where inputs and benchmark.json go")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each measurement; the fastest is kept"
+    )
     args = parser.parse_args(argv)
     out_dir: Path = args.out_dir or Path(tempfile.mkdtemp(prefix="lp-bench-"))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,10 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     for label, rows in (("small", max(1, args.rows // 10)), ("large", args.rows)):
         source = out_dir / f"input-{label}.csv"
         size = generate(source, rows)
-        copy = measure("copy", source, out_dir)
-        validator = measure("validator", source, out_dir)
+        copies, validators = [], []
+        for _ in range(max(1, args.repeat)):
+            copies.append(measure("copy", source, out_dir))
+            validators.append(measure("validator", source, out_dir))
+        copy = min(copies, key=lambda run: run["seconds"])
+        validator = min(validators, key=lambda run: run["seconds"])
         ratio = validator["mb_per_s"] / copy["mb_per_s"]
         results[label] = {
+            "runs": len(copies),
             "rows": rows,
             "bytes": size,
             "plain_copy": copy,

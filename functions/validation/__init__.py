@@ -5,7 +5,8 @@ Public interface (used by the ingest function and by ``python -m functions valid
     from functions.validation import (
         ValidationOptions, ValidationReport, validate_csv, split_by_user)
 
-Modules, one job each: ``options`` (settings), ``decoding`` (strict UTF-8 lines), ``columns``
+Modules, one job each: ``options`` (settings), ``decoding`` (strict UTF-8 text), ``reading``
+(records in chunks; plain lines split at C speed, the rest by ``csv.reader``), ``columns``
 (header mapping), ``names`` (naming rules), ``timeparse`` (time formats), ``rules`` (row rules
 by chunk), ``sorting`` (bounded grouping by user), ``billing`` (user lookups), ``warnings``,
 ``report``, ``core`` (validate_csv), ``split`` and ``records`` (cutting output into parts).

@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from itertools import islice
-from operator import itemgetter
 from typing import BinaryIO
 
 from functions.validation.billing import LookupCounter
 from functions.validation.columns import ColumnPlan, HeaderError, plan_columns
 from functions.validation.decoding import LineSource
 from functions.validation.options import ValidationOptions
+from functions.validation.reading import ChunkReader
 from functions.validation.report import ValidationReport
 from functions.validation.rules import ChunkChecker, RejectedWriter
 from functions.validation.sorting import UserGrouper
@@ -22,8 +21,6 @@ from functions.validation.warnings import add_warnings
 #: keep a chunk's Python objects (a few MB) negligible against the sort budget.
 CHUNK_ROWS = 8192
 _WRITE_LINES = 8192
-_line = itemgetter(3)
-_user = itemgetter(1)
 
 
 class _Refused(Exception):
@@ -47,7 +44,7 @@ def validate_csv(
     """
     report = ValidationReport()
     lines = LineSource(source)
-    reader = csv.reader(lines)
+    reader = ChunkReader(lines)
     rejected_text = io.TextIOWrapper(rejected, encoding="utf-8", newline="", write_through=True)
     grouper = UserGrouper(temp_dir=options.temp_dir)
     try:
@@ -78,7 +75,7 @@ def validate_csv(
 
 
 def _start(
-    reader: csv.Reader,  # type: ignore[name-defined]
+    reader: ChunkReader,
     lines: LineSource,
     rejected: io.TextIOBase,
     options: ValidationOptions,
@@ -88,16 +85,20 @@ def _start(
     seen = 0
     header: list[str] | None = None
     try:
-        for row in reader:
+        while True:
+            records = reader.rows(1)
+            if not records:
+                break
+            row = records[0]
             seen += 1
-            if lines.problem is not None:
+            if reader.problem_seen:
                 break
             if any(map(str.strip, row)):
                 header = row
                 break
     except csv.Error as error:
         raise _Refused(f"not a readable CSV file near line {reader.line_num}: {error}") from None
-    if lines.problem is not None:
+    if reader.problem_seen:
         raise _Refused(_encoding_reason(lines, seen))
     if header is None:
         raise _Refused("the file is empty: no header row")
@@ -121,7 +122,7 @@ def _encoding_reason(lines: LineSource, row: int) -> str:
 
 def _read_rows(
     *,
-    reader: csv.Reader,  # type: ignore[name-defined]
+    reader: ChunkReader,
     lines: LineSource,
     checker: ChunkChecker,
     grouper: UserGrouper,
@@ -129,21 +130,26 @@ def _read_rows(
     report: ValidationReport,
     progress: Callable[[int], None] | None,
 ) -> None:
-    """Check every data row chunk by chunk and hand the kept ones to the grouper."""
+    """Check every data row chunk by chunk and hand the kept ones to the grouper.
+
+    Chunks are always ``CHUNK_ROWS`` records, however they were read, so that rejections
+    are listed in the same order and row numbers are the same either way.
+    """
+    width = checker.width
     while True:
         try:
-            rows = list(islice(reader, CHUNK_ROWS))
+            chunk = reader.read_chunk(CHUNK_ROWS, width)
         except csv.Error as error:
             raise _Refused(
                 f"not a readable CSV file near line {reader.line_num}: {error}"
             ) from None
-        if lines.problem is not None:
-            raise _Refused(_encoding_reason(lines, seen + len(rows)))
-        if not rows:
+        if reader.problem_seen:
+            raise _Refused(_encoding_reason(lines, seen + chunk.records))
+        if not chunk.records:
             break
-        records, size = checker.check(rows, seen + 1)
-        seen += len(rows)
-        grouper.add(records, size)
+        kept = checker.check_chunk(chunk, seen + 1)
+        seen += chunk.records
+        grouper.add_rows(kept.buckets, kept.users, kept.seconds, kept.lines, kept.size)
         if progress is not None:
             progress(lines.bytes_read)
     report.user_lookups_before = checker.lookups_before.finish()
@@ -175,10 +181,10 @@ def _write_output(
     csv.writer(buffer, lineterminator="\r\n").writerow(plan.output_header)
     written = output.write(buffer.getvalue()[:-2].encode("utf-8") + b"\n")
     lookups = LookupCounter()
-    for batch in grouper.sorted_batches():
-        lookups.feed(map(_user, batch))
-        for start in range(0, len(batch), _WRITE_LINES):
-            part = batch[start : start + _WRITE_LINES]
-            written += output.write(("\n".join(map(_line, part)) + "\n").encode("utf-8"))
+    for users, lines in grouper.sorted_batches():
+        lookups.feed(users)
+        for start in range(0, len(lines), _WRITE_LINES):
+            part = lines[start : start + _WRITE_LINES]
+            written += output.write(("\n".join(part) + "\n").encode("utf-8"))
     report.user_lookups_after = lookups.finish()
     report.bytes_written = written

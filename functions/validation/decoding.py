@@ -32,9 +32,10 @@ class EncodingProblem:
 class LineSource:
     """Iterates the decoded lines of ``stream``, line endings kept, BOM dropped."""
 
-    def __init__(self, stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> None:
+    def __init__(self, stream: BinaryIO, block_bytes: int | None = None) -> None:
         self._stream = stream
-        self._block_bytes = block_bytes
+        # Read at call time so that tests can shrink BLOCK_BYTES to exercise block edges.
+        self._block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
         self.bytes_read = 0
         self.had_bom = False
         self.problem: EncodingProblem | None = None
@@ -87,6 +88,49 @@ class LineSource:
         rest = carry + tail
         if rest:
             yield from io.StringIO(rest, newline="")
+
+    def pieces(self) -> Iterator[str]:
+        """The same text as ``__iter__``, in pieces that each end just after a ``"\n"``.
+
+        Only the last piece may end otherwise. Concatenated, the pieces are exactly the
+        concatenation of the lines ``__iter__`` yields, so splitting them into lines gives the
+        same lines. On the first invalid byte, ``problem`` is set *before* the last piece (the
+        valid text, then the sentinel) is yielded; nothing follows that piece.
+        """
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        consumed = len(BOM) if self.had_bom else 0
+        carry = ""
+        for block in self._blocks():
+            if self.had_bom and consumed == 0:
+                consumed = len(BOM)
+            pending = len(decoder.getstate()[0])
+            try:
+                text = decoder.decode(block)
+            except UnicodeDecodeError as error:
+                yield self._fail_text(carry, error, consumed - pending)
+                return
+            consumed += len(block)
+            text = carry + text if carry else text
+            cut = text.rfind("\n") + 1
+            carry = text[cut:]
+            if cut == len(text):
+                yield text
+            elif cut:
+                yield text[:cut]
+        try:
+            tail = decoder.decode(b"", final=True)
+        except UnicodeDecodeError as error:
+            yield self._fail_text(carry, error, consumed - len(error.object))
+            return
+        rest = carry + tail
+        if rest:
+            yield rest
+
+    def _fail_text(self, carry: str, error: UnicodeDecodeError, base: int) -> str:
+        """The valid text before the bad byte plus the sentinel; records the problem."""
+        data: bytes = error.object
+        self.problem = EncodingProblem(base + error.start, error.reason)
+        return carry + data[: error.start].decode("utf-8") + SENTINEL
 
     def _fail(self, carry: str, error: UnicodeDecodeError, base: int) -> Iterator[str]:
         """Yield the valid text before the bad byte plus the sentinel, then record the problem."""

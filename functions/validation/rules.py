@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from itertools import compress
-from operator import itemgetter
+from typing import NamedTuple
 
 import pycountry
 
@@ -22,8 +22,9 @@ from functions.validation.billing import LookupCounter
 from functions.validation.columns import ColumnPlan
 from functions.validation.names import NameChecker
 from functions.validation.options import ValidationOptions
+from functions.validation.reading import Chunk
 from functions.validation.report import ValidationReport
-from functions.validation.sorting import RECORD_OVERHEAD, Record, buckets_of
+from functions.validation.sorting import RECORD_OVERHEAD, buckets_of
 from functions.validation.timeparse import TimeParser, format_seconds, zone_for
 
 MAX_ID_LENGTH = 400
@@ -47,8 +48,20 @@ OLD_EVENT = f"event is more than {OLD_EVENT_DAYS} days old (old_event_policy=rej
 #: The old-event cut-off moves once per UTC day, see old_event_limit.
 _DAY = 86400.0
 
-_seconds = itemgetter(0)
-_text = itemgetter(1)
+
+class Kept(NamedTuple):
+    """The kept rows of a chunk as parallel lists, and their estimated memory in bytes."""
+
+    buckets: list[int]
+    users: list[str]
+    seconds: list[float]
+    lines: list[str]
+    size: int
+
+
+def _row(columns: Sequence[Sequence[str]], index: int) -> list[str]:
+    """One row of a chunk held as columns (only for the rare rows that need it)."""
+    return [column[index] for column in columns]
 
 
 def old_event_limit(now: float) -> float:
@@ -116,15 +129,50 @@ class ChunkChecker:
         # characters of the terminator); lines are re-joined with "\n" on output.
         self._writer = csv.writer(self._buffer, lineterminator="\r\n")
 
-    def check(self, rows: list[list[str]], first_row: int) -> tuple[list[Record], int]:
-        """Check rows numbered from ``first_row``; return the kept records and their size."""
+    @property
+    def width(self) -> int:
+        """Number of fields every data row must have."""
+        return self._plan.width
+
+    def check_chunk(self, chunk: Chunk, first_row: int) -> Kept:
+        """Check the records of a chunk numbered from ``first_row``; return the kept rows.
+
+        Records of another width than the header come first, in order: blank ones are
+        counted, the others rejected (as the row-by-row reader always did); then the rules
+        run on the kept rows as columns.
+        """
         width = self._plan.width
-        numbers: list[int] | None = None
-        if len(set(map(len, rows))) != 1 or len(rows[0]) != width:
-            rows, numbers = self._drop_misshapen(rows, first_row)
-        if not rows:
-            return [], 0
-        columns = list(zip(*rows, strict=True))
+        for offset, row in chunk.dropped:
+            number = first_row + offset
+            if not any(map(str.strip, row)):
+                self.rows_blank += 1
+            else:
+                self._report.rows_total += 1
+                self._report.reject(number, "", WRONG_FIELD_COUNT)
+                self._rejected.write(number, "", WRONG_FIELD_COUNT, row)
+        if not chunk.count:
+            return Kept([], [], [], [], 0)
+        offsets = chunk.offsets
+        numbers = None if offsets is None else [first_row + offset for offset in offsets]
+        columns: list[Sequence[str]] = list(chunk.columns())
+        assert len(columns) == width
+        return self._check(columns, chunk.count, first_row, numbers, quoted=chunk.quoted)
+
+    def _check(
+        self,
+        columns: list[Sequence[str]],
+        count: int,
+        first_row: int,
+        numbers: list[int] | None,
+        *,
+        quoted: list[int] | None,
+    ) -> Kept:
+        """The rules on a chunk held as columns (``numbers``: row numbers when not contiguous).
+
+        ``quoted`` lists the rows whose fields may need quoting on output; None means any
+        row may. The other rows are written with a plain ``",".join``, which is exactly what
+        ``csv.writer`` writes for fields without a comma, quote or line break.
+        """
         bad: dict[int, tuple[str, str]] = {}
         blank: set[int] = set()
         arguments = self._plan.arguments
@@ -134,7 +182,7 @@ class ChunkChecker:
         if min(lengths) == 0 or max(lengths) > MAX_ID_LENGTH:
             for index, length in enumerate(lengths):
                 if length == 0:
-                    if any(map(str.strip, rows[index])):
+                    if any(map(str.strip, _row(columns, index))):
                         bad.setdefault(index, ("userId", USER_EMPTY))
                     else:
                         blank.add(index)
@@ -153,17 +201,17 @@ class ChunkChecker:
                     bad.setdefault(index, ("event", "event " + problems[name]))
 
         times, texts, old = self._check_times(columns[arguments["time"]], bad)
-        self._check_optional(columns, rows, bad)
+        self._check_optional(columns, count, bad)
 
         for index in blank:
             bad.pop(index, None)
         self.rows_blank += len(blank)
-        self._report.rows_total += len(rows) - len(blank)
+        self._report.rows_total += count - len(blank)
         for index in sorted(bad):
             column, reason = bad[index]
             number = numbers[index] if numbers is not None else first_row + index
             self._report.reject(number, column, reason)
-            self._rejected.write(number, column, reason, rows[index])
+            self._rejected.write(number, column, reason, _row(columns, index))
 
         for index in old:
             if index not in bad:
@@ -178,59 +226,51 @@ class ChunkChecker:
         output[0] = users
         output[2] = texts
         self._normalise_optional(output)
-        kept_rows: Iterable[tuple[str, ...]] = zip(*output, strict=True)
+        mask: list[bool] | None = None
         if bad or blank:
-            mask = [True] * len(rows)
+            mask = [True] * count
             for index in bad:
                 mask[index] = False
             for index in blank:
                 mask[index] = False
-            kept_rows = compress(kept_rows, mask)
             users = list(compress(users, mask))
             times = list(compress(times, mask))
-            events = tuple(compress(events, mask))
-        lines = self._format(kept_rows)
+            events = list(compress(events, mask))
+        if quoted is None or len(quoted) * 8 > count:
+            # Many rows may need quoting: let csv.writer write them all (same bytes).
+            kept_rows: Iterable[tuple[str, ...]] = zip(*output, strict=True)
+            if mask is not None:
+                kept_rows = compress(kept_rows, mask)
+            lines = self._format(kept_rows)
+        else:
+            lines = list(map(",".join, zip(*output, strict=True)))
+            if quoted:
+                rows = [_row(output, index) for index in quoted]
+                for index, line in zip(quoted, self._format(rows), strict=True):
+                    lines[index] = line
+            if mask is not None:
+                lines = list(compress(lines, mask))
         self._report.rows_written += len(lines)
         self._report.rows_hidden_from_analytics += len(
             list(filter(self._analytics_limit.__gt__, times))
         )
         self._collect_events(events)
         self.lookups_before.feed(users)
-        records = list(zip(buckets_of(users), users, times, lines, strict=True))
-        return records, sum(map(len, lines)) + RECORD_OVERHEAD * len(lines)
-
-    def _drop_misshapen(
-        self, rows: list[list[str]], first_row: int
-    ) -> tuple[list[list[str]], list[int]]:
-        """Set aside blank lines and rows whose field count differs from the header."""
-        width = self._plan.width
-        kept: list[list[str]] = []
-        numbers: list[int] = []
-        for offset, row in enumerate(rows):
-            number = first_row + offset
-            if len(row) == width:
-                kept.append(row)
-                numbers.append(number)
-            elif not any(map(str.strip, row)):
-                self.rows_blank += 1
-            else:
-                self._report.rows_total += 1
-                self._report.reject(number, "", WRONG_FIELD_COUNT)
-                self._rejected.write(number, "", WRONG_FIELD_COUNT, row)
-        return kept, numbers
+        return Kept(
+            buckets_of(users),
+            users,
+            times,
+            lines,
+            sum(map(len, lines)) + RECORD_OVERHEAD * len(lines),
+        )
 
     def _check_times(
-        self, cells: tuple[str, ...], bad: dict[int, tuple[str, str]]
+        self, cells: Sequence[str], bad: dict[int, tuple[str, str]]
     ) -> tuple[list[float], list[str], list[int]]:
         """Parse the time column; reject unparseable and future times; list old rows."""
-        parsed = list(map(self._parser.parse, cells))
-        if None in parsed:
-            for index, value in enumerate(parsed):
-                if value is None:
-                    bad.setdefault(index, ("time", self._parser.reason(cells[index])))
-                    parsed[index] = (self._now, "")
-        times: list[float] = list(map(_seconds, parsed))  # type: ignore[arg-type]
-        texts: list[str] = list(map(_text, parsed))  # type: ignore[arg-type]
+        times, texts, failed = self._parser.parse_column(cells, self._now)
+        for index in failed:
+            bad.setdefault(index, ("time", self._parser.reason(cells[index])))
         old: list[int] = []
         if min(times) < self._old_limit:
             old = [index for index, seconds in enumerate(times) if seconds < self._old_limit]
@@ -246,8 +286,8 @@ class ChunkChecker:
 
     def _check_optional(
         self,
-        columns: list[tuple[str, ...]],
-        rows: list[list[str]],
+        columns: list[Sequence[str]],
+        count: int,
         bad: dict[int, tuple[str, str]],
     ) -> None:
         """value, currencyCode, deviceId, parameter names and the per-event parameter cap."""
@@ -280,8 +320,8 @@ class ChunkChecker:
                         bad.setdefault(index, (name, reason))
         params = [index for index, _ in self._plan.params]
         if len(params) > MAX_PARAMETERS_PER_EVENT:
-            for index, row in enumerate(rows):
-                if sum(1 for source in params if row[source]) > MAX_PARAMETERS_PER_EVENT:
+            for index in range(count):
+                if sum(1 for source in params if columns[source][index]) > MAX_PARAMETERS_PER_EVENT:
                     bad.setdefault(index, ("", TOO_MANY_PARAMETERS))
 
     def _normalise_optional(self, output: list[Sequence[str]]) -> None:
@@ -314,7 +354,7 @@ class ChunkChecker:
             lines.append(buffer.getvalue()[:-2])
         return lines
 
-    def _collect_events(self, events: tuple[str, ...]) -> None:
+    def _collect_events(self, events: Sequence[str]) -> None:
         if self.event_names_capped:
             return
         self.event_names.update(events)
