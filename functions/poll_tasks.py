@@ -20,7 +20,11 @@ from google.api_core import exceptions as gexc
 from google.cloud import tasks_v2
 from google.protobuf import timestamp_pb2
 
+from functions import records
 from functions.cloud_tasks_client import make_tasks_client
+from functions.config import Config
+from functions.logs import info
+from functions.records import ImportRecord
 
 _client = lru_cache(maxsize=1)(make_tasks_client)
 
@@ -66,3 +70,33 @@ def enqueue_poll(
     with contextlib.suppress(gexc.AlreadyExists):
         _client().create_task(parent=queue, task=task)
     return name
+
+
+def ensure_poll(record: ImportRecord, config: Config) -> None:
+    """Make sure the file's poll task exists (again, after a redelivery) and is on record."""
+    assert config.tasks_queue and config.poller_url and config.tasks_service_account
+    payload = {
+        "bucket": record.bucket,
+        "object": record.object,
+        "generation": str(record.generation),
+    }
+    name = enqueue_poll(
+        queue=config.tasks_queue,
+        poller_url=config.poller_url,
+        service_account=config.tasks_service_account,
+        job_ids=record.job_ids,
+        payload=payload,
+        delay_seconds=config.poll_first_delay_seconds,
+    )
+    if record.task_name != name:
+        record.task_name = name
+        records.save(record)
+    info(
+        "Scheduled the poller",
+        step="enqueue_poll",
+        task=name,
+        job_ids=record.job_ids,
+        bucket=record.bucket,
+        object=record.object,
+        generation=str(record.generation),
+    )

@@ -147,3 +147,14 @@ def publish_if_pending(record: ImportRecord, topic: str) -> bool:
         return False
     publish_stored_result(record, topic)
     return True
+
+
+def finish(record: ImportRecord, topic: str, state: str, *, reason: str | None) -> None:
+    """Move to a terminal state and publish its one message (SUPERSEDED publishes none)."""
+    status = {"FAILED": "FAILED", "REJECTED": "REJECTED", "DUPLICATE": "DUPLICATE"}.get(state)
+    record.reason = reason
+    if status is not None:
+        record.result = build_message(record, status, reason=reason)
+    records.save(record, state)
+    if record.result is not None:
+        publish_stored_result(record, topic)

@@ -32,15 +32,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(condition: Callable[[], bool], deadline_s: float, what: str) -> None:
+def wait_for(
+    condition: Callable[[], bool], deadline_s: float, what: str, max_interval_s: float = 0.5
+) -> None:
     """Poll ``condition`` until it holds; ``TimeoutError`` naming ``what`` after the deadline."""
     end = time.monotonic() + deadline_s
-    delay = 0.02
+    delay = min(0.02, max_interval_s)
     while not condition():
         if time.monotonic() > end:
             raise TimeoutError(f"{what} not ready within {deadline_s:.0f} s")
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
+        delay = min(delay * 1.5, max_interval_s)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -102,6 +104,15 @@ class ManagedProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    def pause(self) -> None:
+        """SIGSTOP the whole group: the process freezes wherever it is (a slow instance)."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL the whole group at once, as a crash would: no clean-up code runs."""

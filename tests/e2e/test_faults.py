@@ -192,19 +192,53 @@ def test_rows_answered_with_warnings_make_a_partial_result(faults: Pipeline) -> 
     )
 
 
-def test_the_uploader_overwriting_the_file_while_it_is_processed(faults: Pipeline) -> None:
-    """The stale generation starts no job; the newer one is imported once."""
+@pytest.mark.parametrize(
+    ("frozen_after", "noticed_at"),
+    [
+        pytest.param("Claimed the file", "download", id="before-download"),
+        pytest.param("Validated", "rewrite", id="before-rewrite"),
+    ],
+)
+def test_the_uploader_overwriting_the_file_while_it_is_processed(
+    faults: Pipeline, frozen_after: str, noticed_at: str
+) -> None:
+    """The stale generation starts no job; the newer one is imported once.
+
+    The ingest instance is frozen (SIGSTOP) right after a step of the old version, the new
+    version is uploaded, and the instance goes on: its next step must notice the newer
+    generation (the read pinned to the old one, or the rewrite's precondition). The last
+    guard, the check of the live generation just before the job, sits a few milliseconds after
+    the rewrite: too close to freeze the instance there reliably, so no test claims to.
+    """
     subscription = faults.subscribe_results()
     name = f"incoming/overwrite-{uuid.uuid4().hex[:8]}.csv"
-    old = upload_to(faults, MANUAL_BUCKET, name, events_csv(40_000))  # ~1.5 MB: a few seconds
+    old = upload_to(faults, MANUAL_BUCKET, name, events_csv(40_000))
+    ingest_process = faults.cloud.process("ingest-function")
+    log = ingest_process.log_path
+    already = log.stat().st_size
+    step_done = f'"message": "{frozen_after}'
+
+    def old_version_reached_the_step() -> bool:
+        with log.open("rb") as lines:
+            lines.seek(already)
+            return any(
+                step_done in line and name in line
+                for line in lines.read().decode(errors="replace").splitlines()
+            )
+
     outcome: dict[str, int] = {}
     first = threading.Thread(
         target=lambda: outcome.update(old=faults.deliver(MANUAL_BUCKET, name, old))
     )
     first.start()
-    wait_for(lambda: bool(faults.steps(name, "download")), 30, "the old version's download")
-    new = upload_to(faults, MANUAL_BUCKET, name, events_csv(7, event="reinstall"))
+    try:
+        wait_for(old_version_reached_the_step, 30, frozen_after, max_interval_s=0.005)
+        ingest_process.pause()
+        new = upload_to(faults, MANUAL_BUCKET, name, events_csv(7, event="reinstall"))
+    finally:
+        ingest_process.resume()
     first.join(timeout=120)
+    assert outcome["old"] == 200
     assert faults.deliver(MANUAL_BUCKET, name, new) == 200
 
     [result] = faults.results_for(subscription, name)
@@ -212,15 +246,19 @@ def test_the_uploader_overwriting_the_file_while_it_is_processed(faults: Pipelin
     assert result["body"]["counts"]["rows_total"] == 7
     assert faults.no_more_results(subscription, name)
     assert len(faults.jobs_for(name, MANUAL_BUCKET)) == 1
-    states = {r["generation"]: r["state"] for r in faults.record(name, MANUAL_BUCKET)}
+    states = {int(r["generation"]): r["state"] for r in faults.record(name, MANUAL_BUCKET)}
     assert states[old] == "SUPERSEDED"
-    summarise(
-        "overwrite_while_processing",
-        events_delivered=2,
-        jobs_started=len(faults.jobs_for(name, MANUAL_BUCKET)),
-        messages_published=1,
-        stale_state=states[old],
-    )
+    stopped_at = [
+        e["step"]
+        for e in faults.function_log()
+        if e.get("object") == name
+        and e.get("generation") == str(old)
+        and e.get("message", "").startswith("Stopped")
+    ]
+    assert stopped_at == [noticed_at]
+    summarise(f"overwrite_noticed_at_{noticed_at}", events_delivered=2,
+              jobs_started=len(faults.jobs_for(name, MANUAL_BUCKET)), messages_published=1,
+              stale_state=states[old], stale_stopped_at=stopped_at)  # fmt: skip
 
 
 def test_the_ingest_process_killed_mid_file_and_the_event_redelivered(faults: Pipeline) -> None:
@@ -309,7 +347,7 @@ def test_a_file_that_always_crashes_the_ingest_ends_failed(
 ) -> None:
     """No real part makes the validator crash, so this test patches it to (and says so): the
     ingest runs in this process against the same emulators, delivery after delivery."""
-    from functions import ingest
+    from functions import claims, ingest
     from functions.config import load_config
 
     def crash(*_: object, **__: object) -> None:
@@ -322,7 +360,7 @@ def test_a_file_that_always_crashes_the_ingest_ends_failed(
     generation = upload_to(faults, MANUAL_BUCKET, name, events_csv(3))
     data = {"bucket": MANUAL_BUCKET, "name": name, "generation": str(generation)}
     crashes = 0
-    for _ in range(ingest.MAX_ATTEMPTS):
+    for _ in range(claims.MAX_ATTEMPTS):
         with pytest.raises(RuntimeError):
             ingest.handle_event(data, config)
         crashes += 1
@@ -330,7 +368,7 @@ def test_a_file_that_always_crashes_the_ingest_ends_failed(
     [result] = faults.results_for(subscription, name)
     body = result["body"]
     assert body["status"] == "FAILED"
-    assert f"failed {ingest.MAX_ATTEMPTS} times" in body["reason"]
+    assert f"failed {claims.MAX_ATTEMPTS} times" in body["reason"]
     assert "simulated validator crash" in body["reason"]
     assert not faults.jobs_for(name, MANUAL_BUCKET)
     summarise("always_crashing_file", events_delivered=crashes + 1, jobs_started=0,
