@@ -24,38 +24,19 @@ from functions.leanplum import (
     ServerError,
 )
 from local_cloud.leanplum_sim import Knobs, LeanplumSimulator, start
-from local_cloud.processes import ManagedProcess, free_port, port_open, wait_for
-from local_cloud.stack import fake_gcs_binary
 
 APP, DEV, PROD = "app_client_test", "dev_key_client_test", "prod_key_client_test"
 BUCKET = "client-test"
 
 
 @pytest.fixture(scope="module")
-def storage_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    port = free_port()
-    process = ManagedProcess(
-        "fake-gcs-client-test",
-        [str(fake_gcs_binary()), "-backend", "memory", "-scheme", "http",
-         "-host", "127.0.0.1", "-port", str(port)],
-        env={}, log_dir=tmp_path_factory.mktemp("gcs-logs"),
-    )  # fmt: skip
-    process.start()
-    mp = pytest.MonkeyPatch()
-    mp.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
-    try:
-        wait_for(lambda: port_open(port), 30, "fake-gcs-server")
-        gcs.client.cache_clear()
-        gcs.client().create_bucket(BUCKET)
-        yield
-    finally:
-        gcs.client.cache_clear()
-        mp.undo()
-        process.stop()
+def client_bucket(storage_emulator: str) -> str:
+    gcs.client().create_bucket(BUCKET)
+    return BUCKET
 
 
 @pytest.fixture(scope="module")
-def sim(storage_emulator: None) -> Iterator[LeanplumSimulator]:
+def sim(client_bucket: str) -> Iterator[LeanplumSimulator]:
     simulator = start(APP, DEV, PROD, knobs=Knobs(pending_seconds=0, running_seconds=0), seed=3)
     yield simulator
     simulator.stop()

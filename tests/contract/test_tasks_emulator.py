@@ -30,13 +30,10 @@ from google.api_core import exceptions
 from google.cloud import tasks_v2
 from google.protobuf import field_mask_pb2
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# tests/contract has no __init__.py: make the project's packages importable.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from functions.cloud_tasks_client import EMULATOR_HOST_ENV, make_tasks_client
+from local_cloud.tasks_emulator import RetryPolicy, TasksEmulator
 
-from functions.cloud_tasks_client import EMULATOR_HOST_ENV, make_tasks_client  # noqa: E402
-from local_cloud.tasks_emulator import RetryPolicy, TasksEmulator  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PROJECT_PARENT = "projects/local-project/locations/us-central1"
 SERVICE_ACCOUNT = "importer@local-project.iam.gserviceaccount.com"
