@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 import requests
 
+from local_cloud.processes import wait_for
 from local_cloud.results import pull_results
 from local_cloud.stack import BUCKET, PROJECT, REPO_ROOT, LocalCloud, Settings
 
@@ -104,6 +105,26 @@ class Pipeline:
         """The structured log lines a function wrote (every line must be JSON)."""
         lines = (self.cloud.log_dir / f"{function}.log").read_text().splitlines()
         return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def log_mark(self, function: str = "ingest-function") -> int:
+        """Where a function's log ends now: :meth:`wait_for_message` looks only past it."""
+        return (self.cloud.log_dir / f"{function}.log").stat().st_size
+
+    def wait_for_message(
+        self, message: str, name: str, since: int, function: str = "ingest-function"
+    ) -> None:
+        """Wait, polling every 5 ms, until the function has logged ``message`` for ``name``:
+        fast enough to freeze or kill an instance right after that step."""
+        log = self.cloud.log_dir / f"{function}.log"
+        wanted = f'"message": "{message}'
+
+        def logged() -> bool:
+            with log.open("rb") as lines:
+                lines.seek(since)
+                text = lines.read().decode(errors="replace")
+            return any(wanted in line and name in line for line in text.splitlines())
+
+        wait_for(logged, 60, f"{function}: {message}", max_interval_s=0.005)
 
     def steps(
         self, name: str, step: str, function: str = "ingest-function"

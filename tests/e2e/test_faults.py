@@ -214,25 +214,14 @@ def test_the_uploader_overwriting_the_file_while_it_is_processed(
     name = f"incoming/overwrite-{uuid.uuid4().hex[:8]}.csv"
     old = upload_to(faults, MANUAL_BUCKET, name, events_csv(40_000))
     ingest_process = faults.cloud.process("ingest-function")
-    log = ingest_process.log_path
-    already = log.stat().st_size
-    step_done = f'"message": "{frozen_after}'
-
-    def old_version_reached_the_step() -> bool:
-        with log.open("rb") as lines:
-            lines.seek(already)
-            return any(
-                step_done in line and name in line
-                for line in lines.read().decode(errors="replace").splitlines()
-            )
-
+    mark = faults.log_mark()
     outcome: dict[str, int] = {}
     first = threading.Thread(
         target=lambda: outcome.update(old=faults.deliver(MANUAL_BUCKET, name, old))
     )
     first.start()
     try:
-        wait_for(old_version_reached_the_step, 30, frozen_after, max_interval_s=0.005)
+        faults.wait_for_message(frozen_after, name, since=mark)
         ingest_process.pause()
         new = upload_to(faults, MANUAL_BUCKET, name, events_csv(7, event="reinstall"))
     finally:
@@ -265,8 +254,10 @@ def test_the_ingest_process_killed_mid_file_and_the_event_redelivered(faults: Pi
     subscription = faults.subscribe_results()
     name = f"incoming/killed-{uuid.uuid4().hex[:8]}.csv"
     original = events_csv(60_000)
+    mark = faults.log_mark()
     faults.upload(name, original)  # the real path: Pub/Sub push -> relay -> function
-    wait_for(lambda: bool(faults.steps(name, "claim")), 30, "the first delivery's claim")
+    faults.wait_for_message("Claimed the file", name, since=mark)
+    faults.cloud.process("ingest-function").pause()  # frozen mid-file, then killed
     faults.cloud.kill("ingest-function")
     killed_at = time.monotonic()
     faults.cloud.restart("ingest-function")
@@ -277,6 +268,7 @@ def test_the_ingest_process_killed_mid_file_and_the_event_redelivered(faults: Pi
     assert body["status"] == "SUCCEEDED", body
     assert body["counts"]["rows_total"] == 60_000
     assert len(faults.jobs_for(name)) == 1
+    assert faults.steps(name, "claim")[-1]["message"] == "Took over an expired lease"
     archive = body["uris"]["original"].removeprefix(f"gs://{BUCKET}/")
     assert faults.read(archive) == original
     assert faults.no_more_results(subscription, name)
