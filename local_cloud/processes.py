@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,19 @@ _PR_SET_PDEATHSIG = 1
 def _die_with_parent() -> None:
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def serve_until_signalled(start: Callable[[], str], stop: Callable[[], None]) -> int:
+    """Run a local server as a child of the local cloud: ``start()`` returns its address,
+    printed as ``READY <address>`` once it serves; SIGTERM or Ctrl-C runs ``stop()``."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    print(f"READY {start()}", flush=True)
+    stopping.wait()
+    stop()
+    print("STOPPED", flush=True)
+    return 0
 
 
 def free_port() -> int:

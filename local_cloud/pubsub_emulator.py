@@ -87,7 +87,6 @@ import itertools
 import json
 import logging
 import re
-import signal
 import sys
 import threading
 import time
@@ -102,6 +101,8 @@ from typing import Any
 import grpc
 from google.protobuf import duration_pb2
 from google.pubsub_v1 import types as pt
+
+from local_cloud.processes import serve_until_signalled
 
 __all__ = ["PubSubEmulator", "main"]
 
@@ -1057,19 +1058,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     emulator = PubSubEmulator(host=args.host, port=args.port, push_workers=args.push_workers)
-    stop = threading.Event()
 
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
+    def start() -> str:
+        emulator.start()
+        return emulator.host_port
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    emulator.start()
-    print(f"READY {emulator.host_port}", flush=True)
-    while not stop.wait(timeout=1.0):
-        pass
-    emulator.stop()
-    return 0
+    return serve_until_signalled(start, emulator.stop)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
+
+from local_cloud.processes import serve_until_signalled
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 EVENT_TYPES = {"OBJECT_FINALIZE": FINALIZED}
@@ -99,14 +100,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(args.target))
     server.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"READY {args.host}:{args.port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
+    thread = threading.Thread(target=server.serve_forever, name="relay", daemon=True)
+
+    def start() -> str:
+        thread.start()
+        return f"{args.host}:{args.port}"
+
+    def stop() -> None:
+        server.shutdown()
         server.server_close()
+
+    serve_until_signalled(start, stop)
 
 
 if __name__ == "__main__":

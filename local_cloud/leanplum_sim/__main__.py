@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 
 from local_cloud.leanplum_sim._config import (
     MAX_FILE_BYTES,
@@ -20,6 +17,7 @@ from local_cloud.leanplum_sim._config import (
     Knobs,
 )
 from local_cloud.leanplum_sim._server import LeanplumSimulator
+from local_cloud.processes import serve_until_signalled
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,20 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         quiet=args.quiet,
         public_url=args.public_url,
     )
-    stop = threading.Event()
 
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+    def start() -> str:
+        sim.start()
+        return sim.api_url
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    sim.start()
-    print(f"READY {sim.api_url}", flush=True)
-    while not stop.wait(0.5):
-        pass
-    sim.stop()
-    print("STOPPED", flush=True)
-    return 0
+    return serve_until_signalled(start, sim.stop)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
+from local_cloud.processes import serve_until_signalled
 from local_cloud.tasks_emulator.core import DEFAULT_TOMBSTONE_SECONDS
 from local_cloud.tasks_emulator.service import TasksEmulator
 
@@ -36,27 +34,18 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger("local_cloud.tasks_emulator").info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
     emulator = TasksEmulator(
         host=args.host,
         port=args.port,
         tombstone_seconds=args.tombstone_seconds,
         dispatch_workers=args.dispatch_workers,
     )
-    emulator.start()
-    print(f"READY {emulator.address}", flush=True)
-    while not stop.wait(timeout=3600):
-        pass
-    emulator.stop()
-    return 0
+
+    def start() -> str:
+        emulator.start()
+        return emulator.address
+
+    return serve_until_signalled(start, emulator.stop)
 
 
 if __name__ == "__main__":
