@@ -34,7 +34,14 @@ from functions.claims import claim, is_duplicate, is_own_rewrite, release
 from functions.config import Config
 from functions.errors import StaleGenerationError
 from functions.events import FinalizedObject, is_importable
-from functions.leanplum import AnswerLost, LeanplumClient, LeanplumError
+from functions.leanplum import (
+    AnswerLost,
+    ConnectionFailed,
+    LeanplumClient,
+    LeanplumError,
+    RateLimited,
+    ServerError,
+)
 from functions.logs import info
 from functions.poll_tasks import ensure_poll
 from functions.records import ImportRecord
@@ -162,6 +169,7 @@ def _start_jobs(obj: FinalizedObject, record: ImportRecord, config: Config) -> s
                 continue
             part["job_id"] = client.start_import(obj.bucket, part["file"])
             record.job_ids.append(part["job_id"])
+            records.save(record)  # a crash before the next part still names this job
             info(
                 "Started the Leanplum job",
                 step="start_job",
@@ -178,6 +186,19 @@ def _start_jobs(obj: FinalizedObject, record: ImportRecord, config: Config) -> s
                 f"{exc.message}; a Leanplum job may exist for this file, so it was not started "
                 "again. Check Leanplum before uploading the file again."
             ),
+        )
+        return "failed"
+    except (RateLimited, ServerError, ConnectionFailed) as exc:
+        if not record.job_ids:
+            # Leanplum answered (or was never reached) and made no job: nothing is ambiguous,
+            # so go back a step and let Eventarc redeliver the event, bounded by MAX_ATTEMPTS.
+            records.save(record, "VALIDATED")
+            raise
+        finish(
+            record,
+            config.results_topic,
+            "FAILED",
+            reason=(f"{exc.message} (after starting jobs {', '.join(record.job_ids)})"),
         )
         return "failed"
     except LeanplumError as exc:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 
+from functions.leanplum import LeanplumClient
 from local_cloud.processes import wait_for
 from local_cloud.stack import BUCKET, MANUAL_BUCKET
 
@@ -366,3 +367,25 @@ def test_a_file_that_always_crashes_the_ingest_ends_failed(
     assert not faults.jobs_for(name, MANUAL_BUCKET)
     summarise("always_crashing_file", events_delivered=crashes + 1, jobs_started=0,
               messages_published=1)  # fmt: skip
+
+
+def test_leanplum_down_when_the_job_should_start_then_back(faults: Pipeline) -> None:
+    """Every call answered 503: the client's retries run out, Leanplum made no job, so the
+    ingest gives the event back (Eventarc redelivers it) instead of failing the file; once
+    Leanplum is back, the file is imported, once."""
+    faults.sim_config(error_5xx_rate=1.0)
+    subscription = faults.subscribe_results()
+    name = f"incoming/outage-{uuid.uuid4().hex[:8]}.csv"
+    mark = faults.log_mark()
+    faults.upload(name, events_csv(8))
+    faults.wait_for_message("Ingest failed, the event will be redelivered", name, since=mark)
+    refused = [r for r in faults.sim_requests("multi") if r["params"].get("file") == name]
+    faults.sim_config(error_5xx_rate=0.0)
+    [result] = faults.results_for(subscription, name, deadline_s=120)
+    assert result["body"]["status"] == "SUCCEEDED"
+    assert len(faults.jobs_for(name)) == 1
+    assert len(refused) == LeanplumClient.MAX_RETRIES + 1
+    assert all(r["status"] == 503 for r in refused)
+    summarise("leanplum_down_at_job_start", multi_refused_with_503=len(refused),
+              events_delivered=len(faults.steps(name, "claim")) + len(faults.steps(name, "error")),
+              jobs_started=len(faults.jobs_for(name)), messages_published=1)  # fmt: skip
