@@ -1,15 +1,18 @@
 """Child processes of the local cloud: started in their own process group, always stopped.
 
-Every child gets ``PR_SET_PDEATHSIG`` (Linux): if the process that started it dies, even by
-SIGKILL, the kernel sends the child SIGTERM, so no emulator outlives the local cloud. Stopping
-sends SIGTERM to the child's whole group (the official Pub/Sub emulator is a shell script that
-starts Java; functions-framework starts gunicorn workers), waits, then SIGKILLs what is left.
+Every child is started through util-linux's ``setpriv --pdeathsig TERM``: if the process that
+started it dies, even by SIGKILL, the kernel sends the child SIGTERM, so no emulator outlives
+the local cloud. (Not ``preexec_fn``: it forces a plain ``fork()`` that runs gRPC's at-fork
+handlers, which deadlock when the parent already has gRPC channels open, as the tests do.)
+Stopping sends SIGTERM to the child's whole group (the official Pub/Sub emulator is a shell
+script that starts Java; functions-framework starts gunicorn workers), waits, then SIGKILLs
+what is left.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,12 +21,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
 
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _with_parent_death_signal(argv: list[str]) -> list[str]:
+    """``argv`` run so that the kernel sends it SIGTERM when its parent dies (Linux)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
 
 
 def serve_until_signalled(start: Callable[[], str], stop: Callable[[], None]) -> int:
@@ -90,14 +92,13 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.argv,
+            _with_parent_death_signal(self.argv),
             env=self.env,
             cwd=self.cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads started before this in children
         )
         log.close()
 
