@@ -17,7 +17,9 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import hcl2
 import pytest
 
 from functions.config import (
@@ -158,170 +160,49 @@ def test_every_checkov_skip_carries_its_reason() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _strip_comments(text: str) -> str:
-    """Blank out #, // and /* */ comments outside strings, keeping offsets."""
-    out = list(text)
-    i, n = 0, len(text)
-    stack = ["code"]  # code | string | interp
-    while i < n:
-        mode, ch = stack[-1], text[i]
-        if mode == "string":
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == '"':
-                stack.pop()
-            elif text.startswith("${", i):
-                stack.append("interp")
-                i += 2
-                continue
-            i += 1
-            continue
-        if ch == '"':
-            stack.append("string")
-        elif ch == "}" and mode == "interp":
-            stack.pop()
-        elif ch == "#" or text.startswith("//", i):
-            end = text.find("\n", i)
-            end = n if end < 0 else end
-            out[i:end] = " " * (end - i)
-            i = end
-            continue
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            out[i:end] = [c if c == "\n" else " " for c in text[i:end]]
-            i = end
-            continue
-        i += 1
-    return "".join(out)
+def _parse(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
+        parsed: dict[str, Any] = hcl2.load(handle)
+    return parsed
 
 
-def _block_body(text: str, open_brace: int) -> str:
-    """The text between the brace at ``open_brace`` and its match, strings and ``${}`` aware."""
-    assert text[open_brace] == "{"
-    depth, i, n = 0, open_brace, len(text)
-    stack = ["code"]
-    while i < n:
-        mode, ch = stack[-1], text[i]
-        if mode == "string":
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == '"':
-                stack.pop()
-            elif text.startswith("${", i):
-                stack.append("interp")
-                i += 2
-                continue
-        elif ch == '"':
-            stack.append("string")
-        elif text.startswith("<<", i) and mode == "code":
-            raise AssertionError("heredocs are not supported by this parser")
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            if mode == "interp":
-                stack.pop()
-            else:
-                depth -= 1
-                if depth == 0:
-                    return text[open_brace + 1 : i]
-        i += 1
-    raise AssertionError("unbalanced braces")
+def _unquote(value: Any) -> Any:
+    """python-hcl2 keeps the quotes of string literals and block labels: drop them."""
+    return value[1:-1] if isinstance(value, str) and value[:1] == value[-1:] == '"' else value
 
 
-def _blocks(text: str, header: str) -> list[str]:
-    """Bodies of the blocks whose header (e.g. ``service_config``) opens at nesting depth 0."""
-    bodies = []
-    for match in re.finditer(rf"(?m)^\s*{header}\s*(=\s*)?\{{", text):
-        start = match.end() - 1
-        if _depth_at(text, match.start()) == 0:
-            bodies.append(_block_body(text, start))
-    return bodies
+def _resources(kind: str) -> dict[str, dict[str, Any]]:
+    """Every ``resource "KIND" "NAME"`` block in ``infra/``, by name."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(INFRA.glob("*.tf")):
+        for block in _parse(path).get("resource", []):
+            for labels, bodies in block.items():
+                if _unquote(labels) != kind:
+                    continue
+                for name, body in bodies.items():
+                    if name != "__is_block__":
+                        found[_unquote(name)] = body
+    return found
 
 
-def _depth_at(text: str, position: int) -> int:
-    """Brace depth at ``position`` (strings ignored)."""
-    depth, in_string, i = 0, False, 0
-    while i < position:
-        ch = text[i]
-        if in_string:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-        i += 1
-    return depth
-
-
-def _map_keys(body: str) -> set[str]:
-    """Keys of an HCL object literal body, one ``KEY = value`` per line."""
-    keys = set()
-    for line in body.splitlines():
-        if not line.strip():
-            continue
-        match = re.match(r'^\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\s*=', line)
-        assert match, f"unexpected line in an environment map: {line!r}"
-        keys.add(match.group(1))
-    return keys
-
-
-def function_environment(tf_text: str) -> dict[str, dict[str, set[str]]]:
+def function_environment() -> dict[str, dict[str, set[str]]]:
     """For each ``google_cloudfunctions2_function``: plain and secret env var names."""
-    text = _strip_comments(tf_text)
     found: dict[str, dict[str, set[str]]] = {}
-    header = re.compile(r'(?m)^\s*resource\s+"google_cloudfunctions2_function"\s+"([^"]+)"\s*\{')
-    for match in header.finditer(text):
-        body = _block_body(text, match.end() - 1)
-        service = _blocks(body, "service_config")
-        assert len(service) == 1, f"{match.group(1)}: expected one service_config block"
-        plain = _blocks(service[0], "environment_variables")
-        assert len(plain) <= 1
-        secret_keys = set()
-        for secret in _blocks(service[0], "secret_environment_variables"):
-            key = re.search(r'(?m)^\s*key\s*=\s*"([^"]+)"', secret)
-            assert key, f"{match.group(1)}: secret_environment_variables without a literal key"
-            secret_keys.add(key.group(1))
-        found[match.group(1)] = {
-            "plain": _map_keys(plain[0]) if plain else set(),
-            "secret": secret_keys,
+    for name, body in _resources("google_cloudfunctions2_function").items():
+        services = body["service_config"]
+        [service] = services if isinstance(services, list) else [services]
+        plain = service.get("environment_variables") or {}
+        secrets = service.get("secret_environment_variables") or []
+        found[name] = {
+            "plain": {_unquote(key) for key in plain if key != "__is_block__"},
+            "secret": {_unquote(secret["key"]) for secret in secrets},
         }
     return found
 
 
-def test_parser_reads_plain_and_secret_variables() -> None:
-    sample = """
-    resource "google_cloudfunctions2_function" "f" {
-      build_config {
-        environment_variables = { BUILD_ONLY = "x" }
-      }
-      service_config {
-        # COMMENTED = "no"
-        environment_variables = {
-          A   = "${var.x}-}{"   // braces in strings and comments: "{"
-          B_2 = tostring(var.n) /* C = 1 */
-        }
-        secret_environment_variables {
-          key     = "S"
-          version = "latest"
-        }
-      }
-    }
-    """
-    assert function_environment(sample) == {"f": {"plain": {"A", "B_2"}, "secret": {"S"}}}
-
-
 @pytest.mark.parametrize("function", ["ingest", "poller"])
 def test_function_environment_matches_the_code(function: FunctionName) -> None:
-    tf_text = "\n".join(path.read_text() for path in sorted(INFRA.glob("*.tf")))
-    environments = function_environment(tf_text)
+    environments = function_environment()
     assert set(environments) == {"ingest", "poller"}
     expected = settings_for(function)
     env = environments[function]
@@ -336,13 +217,14 @@ def test_function_environment_matches_the_code(function: FunctionName) -> None:
 
 
 def _variable_default(name: str) -> str:
-    text = _strip_comments((INFRA / "variables.tf").read_text())
-    match = re.search(rf'(?m)^variable\s+"{name}"\s*\{{', text)
-    assert match, f"variable {name} not found"
-    body = _block_body(text, match.end() - 1)
-    default = re.search(r"(?m)^\s*default\s*=\s*(.+?)\s*$", body)
-    assert default, f"variable {name} has no default"
-    return default.group(1).strip('"')
+    variables = {
+        _unquote(label): body
+        for block in _parse(INFRA / "variables.tf")["variable"]
+        for label, body in block.items()
+    }
+    assert name in variables, f"variable {name} not found"
+    assert "default" in variables[name], f"variable {name} has no default"
+    return str(_unquote(variables[name]["default"]))
 
 
 # Terraform variable behind each setting whose default should agree with the code's.
@@ -382,7 +264,7 @@ def test_reserved_prefixes_match_the_code() -> None:
 def test_no_public_principal_is_granted() -> None:
     public = re.compile(r"\ball(Authenticated)?Users\b")
     for path in _tf_files():
-        text = _strip_comments(path.read_text())
-        for number, line in enumerate(text.splitlines(), start=1):
-            if re.match(r"^\s*members?\s*=", line):
-                assert not public.search(line), f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            code = line.split("#", 1)[0]
+            if re.match(r"^\s*members?\s*=", code):
+                assert not public.search(code), f"{path.relative_to(REPO)}:{number}: {line.strip()}"
