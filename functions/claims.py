@@ -44,8 +44,8 @@ def claim(obj: FinalizedObject, config: Config) -> ImportRecord | None:
         object=obj.name,
         generation=obj.generation,
         lease_until=time.time() + config.ingest_lease_seconds,
+        uploaded_at=obj.time_created,
     )
-    record.uris["uploaded_at"] = obj.time_created
     if records.create(record):
         info("Claimed the file", step="claim", **obj.fields)
         return record

@@ -45,6 +45,7 @@ class ImportRecord:
     object: str
     generation: int
     state: str = "RECEIVED"
+    uploaded_at: str | None = None
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
     history: list[dict[str, str]] = field(default_factory=list)

@@ -52,7 +52,7 @@ def build_message(
     report = record.report or {}
     leanplum = leanplum or {}
     finished_at = now_iso()
-    uploaded_at = record.uris.get("uploaded_at")
+    uploaded_at = record.uploaded_at
     rows_rejected = int(report.get("rows_rejected", 0))
     rows_sent = sum(int(part.get("rows", 0)) for part in record.parts) if record.job_ids else 0
     return {
