@@ -151,9 +151,4 @@ class ManagedProcess:
                 self.process.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 pass
-        # Whatever the group still holds (a Java child, gunicorn workers) goes too.
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.process.wait(timeout=10)
+        self.kill()  # whatever the group still holds (a Java child, gunicorn workers) goes too

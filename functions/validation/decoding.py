@@ -10,7 +10,6 @@ byte, so the caller learns its row number by counting records, quoted newlines i
 from __future__ import annotations
 
 import codecs
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -30,7 +29,7 @@ class EncodingProblem:
 
 
 class LineSource:
-    """Iterates the decoded lines of ``stream``, line endings kept, BOM dropped."""
+    """The decoded text of ``stream`` (BOM dropped), in pieces of whole lines."""
 
     def __init__(self, stream: BinaryIO, block_bytes: int | None = None) -> None:
         self._stream = stream
@@ -60,41 +59,11 @@ class LineSource:
             self.bytes_read += len(block)
             yield block
 
-    def __iter__(self) -> Iterator[str]:
-        decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        consumed = len(BOM) if self.had_bom else 0
-        carry = ""
-        blocks = self._blocks()
-        for block in blocks:
-            if self.had_bom and consumed == 0:
-                consumed = len(BOM)
-            pending = len(decoder.getstate()[0])
-            try:
-                text = decoder.decode(block)
-            except UnicodeDecodeError as error:
-                yield from self._fail(carry, error, consumed - pending)
-                return
-            consumed += len(block)
-            text = carry + text
-            cut = text.rfind("\n") + 1
-            carry = text[cut:]
-            if cut:
-                yield from io.StringIO(text[:cut], newline="")
-        try:
-            tail = decoder.decode(b"", final=True)
-        except UnicodeDecodeError as error:
-            yield from self._fail(carry, error, consumed - len(error.object))
-            return
-        rest = carry + tail
-        if rest:
-            yield from io.StringIO(rest, newline="")
-
     def pieces(self) -> Iterator[str]:
-        """The same text as ``__iter__``, in pieces that each end just after a ``"\n"``.
+        """The decoded text, in pieces that each end just after a ``"\n"``.
 
-        Only the last piece may end otherwise. Concatenated, the pieces are exactly the
-        concatenation of the lines ``__iter__`` yields, so splitting them into lines gives the
-        same lines. On the first invalid byte, ``problem`` is set *before* the last piece (the
+        Only the last piece may end otherwise, so no line is ever split between two pieces.
+        On the first invalid byte, ``problem`` is set *before* the last piece (the
         valid text, then the sentinel) is yielded; nothing follows that piece.
         """
         decoder = codecs.getincrementaldecoder("utf-8")("strict")
@@ -131,17 +100,3 @@ class LineSource:
         data: bytes = error.object
         self.problem = EncodingProblem(base + error.start, error.reason)
         return carry + data[: error.start].decode("utf-8") + SENTINEL
-
-    def _fail(self, carry: str, error: UnicodeDecodeError, base: int) -> Iterator[str]:
-        """Yield the valid text before the bad byte plus the sentinel, then record the problem."""
-        data: bytes = error.object
-        good = carry + data[: error.start].decode("utf-8")
-        lines = io.StringIO(good, newline="").readlines()
-        if lines and lines[-1].endswith(("\n", "\r")):
-            lines.append("")
-        if not lines:
-            lines = [""]
-        yield from lines[:-1]
-        # Set only now: the reader is about to build the record that holds the bad byte.
-        self.problem = EncodingProblem(base + error.start, error.reason)
-        yield lines[-1] + SENTINEL
