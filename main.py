@@ -1,42 +1,97 @@
-"""Cloud Functions entry points. Only parsing, configuration and outcome mapping live here.
+"""Cloud Functions entry points. Only parsing, building the clients and outcome mapping live here.
 
 - ``on_csv_finalized``: CloudEvent ``google.cloud.storage.object.v1.finalized`` (Eventarc).
   Returns normally when the event needs no redelivery; raises for a transient fault, so that
   Eventarc (retries on) delivers it again.
 - ``poll_import``: HTTP, called by Cloud Tasks. Non-2xx asks the queue to retry with backoff.
 
-Configuration is checked when the runtime loads this module (``FUNCTION_TARGET`` names the
-function being served), so a deployment with a missing variable fails at start-up with a
-message naming it, not at the first file.
+Each function's configuration is checked and its clients are built once per instance, when the
+runtime loads this module (``FUNCTION_TARGET`` names the function being served): a deployment
+with a missing variable fails at start-up with a message naming it, not at the first file.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, cast
 
 import flask
 import functions_framework
 from cloudevents.http.event import CloudEvent
+from google.cloud.pubsub import PublisherClient
 
 from functions import ingest, poller
-from functions.config import Config, FunctionName, load_config
+from functions.cloud_tasks_client import make_tasks_client
+from functions.config import IngestConfig, PollerConfig, load_ingest_config, load_poller_config
+from functions.gcs import GcsStore, make_storage_client
+from functions.leanplum import LeanplumClient
 from functions.logs import error, register_secret
+from functions.poll_tasks import CloudTasksPollScheduler
+from functions.records import RecordStore
+from functions.results import PubSubPublisher
+from functions.services import IngestServices, PollerServices
 
-_TARGETS: dict[str, FunctionName] = {"on_csv_finalized": "ingest", "poll_import": "poller"}
 
-
-@lru_cache(maxsize=2)
-def _config(function: FunctionName) -> Config:
-    config = load_config(function)
+def build_ingest_services(config: IngestConfig) -> IngestServices:
+    """The ingest function's clients for ``config`` (also used by tests that run it in-process)."""
     register_secret(config.leanplum_dev_key)
-    return config
+    objects = GcsStore(make_storage_client())
+    return IngestServices(
+        config=config,
+        objects=objects,
+        records=RecordStore(objects),
+        publisher=PubSubPublisher(PublisherClient(), config.results_topic),
+        polls=CloudTasksPollScheduler(
+            make_tasks_client(),
+            queue=config.tasks_queue,
+            poller_url=config.poller_url,
+            service_account=config.tasks_service_account,
+            first_delay_seconds=config.poll_first_delay_seconds,
+        ),
+        leanplum=partial(
+            LeanplumClient,
+            config.leanplum_api_url,
+            config.leanplum_app_id,
+            config.leanplum_dev_key,
+        ),
+    )
 
 
-if os.environ.get("FUNCTION_TARGET") in _TARGETS:
-    _config(_TARGETS[os.environ["FUNCTION_TARGET"]])
+def build_poller_services(config: PollerConfig) -> PollerServices:
+    """The poller function's clients for ``config``."""
+    register_secret(config.leanplum_dev_key)
+    objects = GcsStore(make_storage_client())
+    return PollerServices(
+        config=config,
+        objects=objects,
+        records=RecordStore(objects),
+        publisher=PubSubPublisher(PublisherClient(), config.results_topic),
+        leanplum=partial(
+            LeanplumClient,
+            config.leanplum_api_url,
+            config.leanplum_app_id,
+            config.leanplum_dev_key,
+        ),
+    )
+
+
+@lru_cache(maxsize=1)
+def ingest_services() -> IngestServices:
+    """The ingest function's configuration and clients, built once per instance."""
+    return build_ingest_services(load_ingest_config())
+
+
+@lru_cache(maxsize=1)
+def poller_services() -> PollerServices:
+    """The poller function's configuration and clients, built once per instance."""
+    return build_poller_services(load_poller_config())
+
+
+_BUILDERS = {"on_csv_finalized": ingest_services, "poll_import": poller_services}
+if os.environ.get("FUNCTION_TARGET") in _BUILDERS:
+    _BUILDERS[os.environ["FUNCTION_TARGET"]]()
 
 
 @functions_framework.cloud_event
@@ -47,7 +102,7 @@ def on_csv_finalized(cloud_event: CloudEvent) -> None:
         error("Not a storage object event: ignored", step="filter", ce_type=cloud_event["type"])
         return
     try:
-        ingest.handle_event(data, _config("ingest"))
+        ingest.handle_event(data, ingest_services())
     except Exception as exc:
         error(
             f"Ingest failed, the event will be redelivered: {exc}",
@@ -65,5 +120,5 @@ def poll_import(request: flask.Request) -> tuple[str, int]:
     """Poll the Leanplum jobs of one file; 503 while they run, 2xx when done."""
     payload = request.get_json(silent=True) or {}
     headers = cast(Mapping[str, str], request.headers)  # case-insensitive get()
-    outcome = poller.handle_poll(payload, headers, _config("poller"))
+    outcome = poller.handle_poll(payload, headers, poller_services())
     return outcome.text, outcome.status

@@ -15,36 +15,45 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 
-from functions import gcs, records
-from functions.config import RECORDS_PREFIX, Config
+from functions.config import RECORDS_PREFIX
 from functions.errors import ImporterError, StaleGenerationError
 from functions.events import FinalizedObject
+from functions.import_record import ImportRecord, Timings
+from functions.lifecycle import State, publish_pending
 from functions.logs import info, warning
-from functions.poll_tasks import ensure_poll
-from functions.records import ImportRecord
-from functions.results import finish, publish_if_pending
+from functions.objects import write_once
+from functions.results import finish
+from functions.services import IngestServices
 
 #: Metadata key on our rewrite naming the generation it replaced; a hint, checked in the record.
 SOURCE_GENERATION_KEY = "leanplum-importer-source-generation"
 #: Deliveries of one file that may fail before it ends as FAILED instead of being retried again
 #: (Eventarc would otherwise redeliver a file that always crashes for a day).
 MAX_ATTEMPTS = 5
+#: The last error kept in the record (and quoted in a FAILED result) is cut to this length.
+MAX_ERROR_CHARS = 500
+
+INTERRUPTED_JOB_START = (
+    "the import was interrupted while starting the Leanplum job; a job may exist. "
+    "Check Leanplum before uploading the file again."
+)
 
 
 class RetryLater(ImporterError):
     """Another delivery holds the file's lease; raising makes Eventarc redeliver later."""
 
 
-def claim(obj: FinalizedObject, config: Config) -> ImportRecord | None:
+def claim(obj: FinalizedObject, services: IngestServices) -> ImportRecord | None:
     """Own this file version for ``INGEST_LEASE_SECONDS``, or ``None`` if handled elsewhere."""
+    lease = services.config.ingest_lease_seconds
+    records = services.records
     record = ImportRecord(
         bucket=obj.bucket,
         object=obj.name,
         generation=obj.generation,
-        lease_until=time.time() + config.ingest_lease_seconds,
-        uploaded_at=obj.time_created,
+        lease_until=services.clock() + lease,
+        timings=Timings(uploaded_at=obj.time_created),
     )
     if records.create(record):
         info("Claimed the file", step="claim", **obj.fields)
@@ -53,7 +62,7 @@ def claim(obj: FinalizedObject, config: Config) -> ImportRecord | None:
     if existing is None:  # deleted between our create and load: let the event come back
         raise RetryLater("import record vanished while claiming")
     if existing.terminal:
-        publish_if_pending(existing, config.results_topic)
+        publish_pending(existing, records=records, publisher=services.publisher)
         info(
             "Duplicate event: file already handled",
             step="claim",
@@ -61,8 +70,8 @@ def claim(obj: FinalizedObject, config: Config) -> ImportRecord | None:
             **obj.fields,
         )
         return None
-    if existing.state == "JOB_STARTED":
-        ensure_poll(existing, config)
+    if existing.state == State.JOB_STARTED:
+        schedule_poll(existing, services)
         info(
             "Duplicate event: job already started",
             step="claim",
@@ -70,33 +79,19 @@ def claim(obj: FinalizedObject, config: Config) -> ImportRecord | None:
             **obj.fields,
         )
         return None
-    if existing.lease_until > time.time():
+    if existing.lease_until > services.clock():
         raise RetryLater(f"{obj.name}#{obj.generation} is being processed by another delivery")
-    if existing.state == "JOB_STARTING":
+    if existing.state == State.JOB_STARTING:
         # A delivery died between recording the attempt and recording the job id: Leanplum may
         # or may not have a job. Starting another could import every row twice.
-        finish(
-            existing,
-            config.results_topic,
-            "FAILED",
-            reason=(
-                "the import was interrupted while starting the Leanplum job; a job may exist. "
-                "Check Leanplum before uploading the file again."
-            ),
-        )
+        _fail(existing, services, INTERRUPTED_JOB_START)
         return None
     if existing.attempts >= MAX_ATTEMPTS:
-        finish(
-            existing,
-            config.results_topic,
-            "FAILED",
-            reason=(
-                f"processing failed {existing.attempts} times; last error: {existing.last_error}"
-            ),
-        )
+        reason = f"processing failed {existing.attempts} times; last error: {existing.last_error}"
+        _fail(existing, services, reason)
         return None
     existing.attempts += 1
-    existing.lease_until = time.time() + config.ingest_lease_seconds
+    existing.lease_until = services.clock() + lease
     try:
         records.save(existing)
     except StaleGenerationError as exc:
@@ -105,15 +100,36 @@ def claim(obj: FinalizedObject, config: Config) -> ImportRecord | None:
     return existing
 
 
-def release(record: ImportRecord, exc: Exception) -> None:
+def _fail(record: ImportRecord, services: IngestServices, reason: str) -> None:
+    finish(
+        record, State.FAILED, reason=reason, records=services.records, publisher=services.publisher
+    )
+
+
+def release(record: ImportRecord, exc: Exception, services: IngestServices) -> None:
     """After a failure, give the lease back at once so the redelivery need not wait for it."""
-    record.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    record.last_error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
     record.lease_until = 0.0
     with contextlib.suppress(Exception):  # best effort: the lease expires anyway
-        records.save(record)
+        services.records.save(record)
 
 
-def is_own_rewrite(obj: FinalizedObject) -> bool:
+def schedule_poll(record: ImportRecord, services: IngestServices) -> None:
+    """Make sure the file's poll task exists (again, after a redelivery) and is on record."""
+    name = services.polls.ensure_poll(record)
+    if record.task_name != name:
+        record.task_name = name
+        services.records.save(record)
+    info(
+        "Scheduled the poller",
+        step="enqueue_poll",
+        task=name,
+        job_ids=record.job_ids,
+        **record.fields,
+    )
+
+
+def is_own_rewrite(obj: FinalizedObject, services: IngestServices) -> bool:
     """True when ``obj`` is the rewrite the importer made of an earlier generation.
 
     The metadata key only says which record to look at; an uploader could set it too, so the
@@ -122,7 +138,7 @@ def is_own_rewrite(obj: FinalizedObject) -> bool:
     hint = obj.metadata.get(SOURCE_GENERATION_KEY, "")
     if not hint.isdigit():
         return False
-    source = records.load(obj.bucket, obj.name, int(hint))
+    source = services.records.load(obj.bucket, obj.name, int(hint))
     if source is None:
         return False
     return source.output_generation == obj.generation or (
@@ -130,44 +146,48 @@ def is_own_rewrite(obj: FinalizedObject) -> bool:
     )
 
 
-def is_duplicate(record: ImportRecord) -> bool:
+def content_claim_name(object_name: str, sha256: str) -> str:
+    """The create-only object that says which generation owns these bytes under this name."""
+    return f"{RECORDS_PREFIX}{object_name}/sha256-{sha256}.json"
+
+
+def is_duplicate(record: ImportRecord, sha256: str, services: IngestServices) -> bool:
     """Claim this content for this object name; True when another version already owns it.
 
     A claim whose owner was rejected or superseded does not count (the person fixed the
     problem and uploaded again, or the file never reached Leanplum).
     """
-    assert record.sha256 is not None
-    claim_name = f"{RECORDS_PREFIX}{record.object}/sha256-{record.sha256}.json"
+    objects = services.objects
+    name = content_claim_name(record.object, sha256)
     body = json.dumps({"generation": record.generation}).encode()
     try:
-        gcs.upload_bytes(
-            record.bucket, claim_name, body, content_type="application/json", if_generation_match=0
+        write_once(
+            objects,
+            record.bucket,
+            name,
+            body,
+            if_generation_match=0,
+            content_type="application/json",
         )
         return False
     except StaleGenerationError:
         pass
-    found = gcs.read_bytes(record.bucket, claim_name)
+    found = objects.read(record.bucket, name)
     if found is None:
         return False
     owner_generation = int(json.loads(found[0])["generation"])
     if owner_generation == record.generation:
         return False
-    owner = records.load(record.bucket, record.object, owner_generation)
-    if owner is not None and owner.state in ("REJECTED", "SUPERSEDED"):
-        gcs.upload_bytes(
+    owner = services.records.load(record.bucket, record.object, owner_generation)
+    if owner is not None and owner.state in (State.REJECTED, State.SUPERSEDED):
+        write_once(
+            objects,
             record.bucket,
-            claim_name,
+            name,
             body,
+            if_generation_match=found[1].generation,
             content_type="application/json",
-            if_generation_match=found[1],
         )
         return False
-    info(
-        "Duplicate content",
-        step="duplicate",
-        duplicate_of=str(owner_generation),
-        bucket=record.bucket,
-        object=record.object,
-        generation=str(record.generation),
-    )
+    info("Duplicate content", step="duplicate", duplicate_of=str(owner_generation), **record.fields)
     return True

@@ -26,6 +26,17 @@ RESERVED_PREFIX = "importer/"
 RECORDS_PREFIX = RESERVED_PREFIX + "records/"
 ARCHIVE_PREFIX = RESERVED_PREFIX + "archive/"
 REPORTS_PREFIX = RESERVED_PREFIX + "reports/"
+#: Split parts of files above Leanplum's size limit; deleted by a bucket lifecycle rule once
+#: the import has long ended (see ``infra/storage.tf``).
+PARTS_PREFIX = RESERVED_PREFIX + "parts/"
+#: Every reserved prefix by the name of its Terraform local (``infra/main.tf``); a Terraform test
+#: compares the two, and each has a lifecycle rule or a documented reason to be kept.
+RESERVED_PREFIXES = {
+    "records_prefix": RECORDS_PREFIX,
+    "archive_prefix": ARCHIVE_PREFIX,
+    "reports_prefix": REPORTS_PREFIX,
+    "parts_prefix": PARTS_PREFIX,
+}
 
 _TOPIC_RE = re.compile(r"^projects/[^/]+/topics/[^/]+$")
 _QUEUE_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[^/]+$")
@@ -198,16 +209,16 @@ def settings_for(function: FunctionName) -> tuple[Setting, ...]:
 
 
 @dataclass(frozen=True)
-class Config:
-    """Checked configuration. Values stay strings-as-typed only where no conversion is needed."""
+class IngestConfig:
+    """The ingest function's settings, exactly those of :func:`settings_for` ``("ingest")``."""
 
     leanplum_app_id: str
     leanplum_dev_key: str = field(repr=False)
     leanplum_api_url: str
     results_topic: str
-    tasks_queue: str | None
-    poller_url: str | None
-    tasks_service_account: str | None
+    tasks_queue: str
+    poller_url: str
+    tasks_service_account: str
     incoming_prefix: str
     old_event_policy: str
     max_future_seconds: int
@@ -215,12 +226,25 @@ class Config:
     duplicate_policy: str
     ingest_lease_seconds: int
     poll_first_delay_seconds: int
+
+
+@dataclass(frozen=True)
+class PollerConfig:
+    """The poller function's settings, exactly those of :func:`settings_for` ``("poller")``."""
+
+    leanplum_app_id: str
+    leanplum_dev_key: str = field(repr=False)
+    leanplum_api_url: str
+    results_topic: str
     poll_deadline_seconds: int
     poll_max_attempts: int
 
 
-def load_config(function: FunctionName, environ: Mapping[str, str] | None = None) -> Config:
-    """Read and check the settings of ``function``.
+Config = IngestConfig | PollerConfig
+
+
+def _read(function: FunctionName, environ: Mapping[str, str] | None) -> dict[str, str]:
+    """The checked values of ``function``'s settings, defaults filled in.
 
     :raises ConfigError: naming every variable that is missing or malformed, at once, so a
         deployment is fixed in one round rather than one variable per cold start.
@@ -228,11 +252,8 @@ def load_config(function: FunctionName, environ: Mapping[str, str] | None = None
     env = os.environ if environ is None else environ
     values: dict[str, str] = {}
     problems: list[str] = []
-    for setting in SETTINGS:
+    for setting in settings_for(function):
         raw = env.get(setting.name, "").strip()
-        if function not in setting.functions:
-            values[setting.name] = raw or (setting.default or "")
-            continue
         if not raw:
             if setting.required:
                 problems.append(f"{setting.name} is missing ({setting.description})")
@@ -245,21 +266,45 @@ def load_config(function: FunctionName, environ: Mapping[str, str] | None = None
         values[setting.name] = raw
     if problems:
         raise ConfigError(f"{function} function configuration: " + "; ".join(problems))
-    return Config(
+    return values
+
+
+def load_ingest_config(environ: Mapping[str, str] | None = None) -> IngestConfig:
+    """The ingest function's checked settings (from ``os.environ`` unless given)."""
+    values = _read("ingest", environ)
+    return IngestConfig(
         leanplum_app_id=values["LEANPLUM_APP_ID"],
         leanplum_dev_key=values["LEANPLUM_DEV_KEY"],
-        leanplum_api_url=values["LEANPLUM_API_URL"] or DEFAULT_LEANPLUM_API_URL,
+        leanplum_api_url=values["LEANPLUM_API_URL"],
         results_topic=values["RESULTS_TOPIC"],
-        tasks_queue=values["TASKS_QUEUE"] or None,
-        poller_url=values["POLLER_URL"] or None,
-        tasks_service_account=values["TASKS_SERVICE_ACCOUNT"] or None,
-        incoming_prefix=values["INCOMING_PREFIX"] or "incoming/",
-        old_event_policy=values["OLD_EVENT_POLICY"] or "move",
-        max_future_seconds=int(values["MAX_FUTURE_SECONDS"] or 600),
-        max_rejected_fraction=float(values["MAX_REJECTED_FRACTION"] or 0.1),
-        duplicate_policy=values["DUPLICATE_POLICY"] or "skip",
-        ingest_lease_seconds=int(values["INGEST_LEASE_SECONDS"] or 540),
-        poll_first_delay_seconds=int(values["POLL_FIRST_DELAY_SECONDS"] or 15),
-        poll_deadline_seconds=int(values["POLL_DEADLINE_SECONDS"] or 86400),
-        poll_max_attempts=int(values["POLL_MAX_ATTEMPTS"] or 160),
+        tasks_queue=values["TASKS_QUEUE"],
+        poller_url=values["POLLER_URL"],
+        tasks_service_account=values["TASKS_SERVICE_ACCOUNT"],
+        incoming_prefix=values["INCOMING_PREFIX"],
+        old_event_policy=values["OLD_EVENT_POLICY"],
+        max_future_seconds=int(values["MAX_FUTURE_SECONDS"]),
+        max_rejected_fraction=float(values["MAX_REJECTED_FRACTION"]),
+        duplicate_policy=values["DUPLICATE_POLICY"],
+        ingest_lease_seconds=int(values["INGEST_LEASE_SECONDS"]),
+        poll_first_delay_seconds=int(values["POLL_FIRST_DELAY_SECONDS"]),
     )
+
+
+def load_poller_config(environ: Mapping[str, str] | None = None) -> PollerConfig:
+    """The poller function's checked settings (from ``os.environ`` unless given)."""
+    values = _read("poller", environ)
+    return PollerConfig(
+        leanplum_app_id=values["LEANPLUM_APP_ID"],
+        leanplum_dev_key=values["LEANPLUM_DEV_KEY"],
+        leanplum_api_url=values["LEANPLUM_API_URL"],
+        results_topic=values["RESULTS_TOPIC"],
+        poll_deadline_seconds=int(values["POLL_DEADLINE_SECONDS"]),
+        poll_max_attempts=int(values["POLL_MAX_ATTEMPTS"]),
+    )
+
+
+def load_config(function: FunctionName, environ: Mapping[str, str] | None = None) -> Config:
+    """One function's checked settings: :func:`load_ingest_config` or :func:`load_poller_config`."""
+    if function == "ingest":
+        return load_ingest_config(environ)
+    return load_poller_config(environ)

@@ -1,34 +1,35 @@
-"""Cloud Storage access: one client factory and the few pinned operations the importer needs.
+"""Cloud Storage behind :class:`functions.objects.ObjectStore`: what runs in the cloud.
 
-Every read names the generation it means and every write names the generation it expects
+Every read names the generation it means and every write the generation it expects
 (``if_generation_match``), so a file replaced while we work is never mixed up with the one the
 event announced. The storage client retries these calls by itself only because they carry a
 precondition (python-storage's ``DEFAULT_RETRY_IF_GENERATION_SPECIFIED``), which makes a retry
-safe.
+safe; :func:`functions.objects.write_once` recognises a retry that met its own write.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import BinaryIO
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, BinaryIO
 
 from google.api_core import exceptions as gexc
 from google.cloud import storage  # type: ignore[attr-defined]
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from functions.errors import StaleGenerationError
+from functions.objects import ObjectInfo, ObjectNotFound, PreconditionFailed, StorageUnavailable
 
 CHUNK_BYTES = 1024 * 1024
+#: Read ahead this much per request when streaming a download (fewer round trips).
+DOWNLOAD_CHUNK_BYTES = 8 * CHUNK_BYTES
 TIMEOUT_SECONDS = 120
 
 
-@lru_cache(maxsize=1)
-def client() -> storage.Client:
-    """The storage client; anonymous against the emulator named by ``STORAGE_EMULATOR_HOST``."""
+def make_storage_client() -> storage.Client:
+    """A storage client; anonymous against the emulator named by ``STORAGE_EMULATOR_HOST``."""
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials
 
@@ -36,128 +37,123 @@ def client() -> storage.Client:
     return storage.Client()
 
 
-def gs_uri(bucket: str, name: str) -> str:
-    return f"gs://{bucket}/{name}"
+def _info(blob: Any) -> ObjectInfo:
+    created = blob.time_created
+    return ObjectInfo(
+        bucket=blob.bucket.name,
+        name=blob.name,
+        generation=int(blob.generation or 0),
+        size=int(blob.size or 0),
+        md5_hash=blob.md5_hash,
+        metadata=dict(blob.metadata or {}),
+        time_created=created.isoformat() if isinstance(created, datetime) else None,
+    )
 
 
-@dataclass(frozen=True)
-class Download:
-    """What a pinned download produced: its size and digests, for records and messages."""
-
-    size: int
-    sha256: str
-
-
-def download_to_file(bucket: str, name: str, generation: int, target: BinaryIO) -> Download:
-    """Stream one object generation into ``target``, hashing on the way.
-
-    :raises StaleGenerationError: the generation no longer exists (the object was replaced or
-        deleted; its newer generation has its own event).
-    """
-    blob = client().bucket(bucket).blob(name, generation=generation)
-    digest = hashlib.sha256()
-    size = 0
+@contextmanager
+def _mapped_errors(what: str) -> Iterator[None]:
+    """Google's exceptions as the importer's: callers decide on 404, 412 and outages only."""
     try:
-        with blob.open("rb", chunk_size=CHUNK_BYTES * 8, timeout=TIMEOUT_SECONDS) as reader:
-            while chunk := reader.read(CHUNK_BYTES):
-                digest.update(chunk)
-                size += len(chunk)
-                target.write(chunk)
-    except gexc.NotFound as exc:
-        raise StaleGenerationError(f"gs://{bucket}/{name}#{generation} no longer exists") from exc
-    target.flush()
-    return Download(size=size, sha256=digest.hexdigest())
-
-
-def upload_file(
-    bucket: str,
-    name: str,
-    source: BinaryIO,
-    *,
-    if_generation_match: int | None,
-    content_type: str = "text/csv; charset=utf-8",
-    metadata: dict[str, str] | None = None,
-) -> int:
-    """Upload ``source`` to ``name`` only if its live generation is ``if_generation_match``.
-
-    ``if_generation_match=0`` means "only if it does not exist yet"; ``None`` means no
-    precondition (an object only the importer writes, such as a report). Returns the new
-    generation.
-
-    :raises StaleGenerationError: the precondition failed (HTTP 412).
-    """
-    blob = client().bucket(bucket).blob(name)
-    if metadata:
-        blob.metadata = metadata
-    source.seek(0, os.SEEK_END)
-    size = source.tell()
-    try:
-        # The size lets the client choose a single-request upload up to 8 MiB and a resumable
-        # one above; both carry the precondition to GCS.
-        blob.upload_from_file(
-            source,
-            size=size,
-            rewind=True,
-            content_type=content_type,
-            if_generation_match=if_generation_match,
-            timeout=TIMEOUT_SECONDS,
-            retry=DEFAULT_RETRY,
-        )
+        yield
     except gexc.PreconditionFailed as exc:
-        raise StaleGenerationError(
-            f"gs://{bucket}/{name} is no longer at generation {if_generation_match}"
-        ) from exc
-    assert blob.generation is not None
-    return int(blob.generation)
-
-
-def upload_bytes(
-    bucket: str,
-    name: str,
-    data: bytes,
-    *,
-    content_type: str,
-    if_generation_match: int | None = None,
-) -> int:
-    """Upload a small object (a report, a record); returns its generation.
-
-    :raises StaleGenerationError: the precondition failed (HTTP 412).
-    """
-    return upload_file(
-        bucket, name, io.BytesIO(data), content_type=content_type,
-        if_generation_match=if_generation_match,
-    )  # fmt: skip
-
-
-def read_bytes(bucket: str, name: str) -> tuple[bytes, int] | None:
-    """A small object's bytes and generation, or ``None`` when it does not exist."""
-    blob = client().bucket(bucket).blob(name)
-    try:
-        data = blob.download_as_bytes(timeout=TIMEOUT_SECONDS, retry=DEFAULT_RETRY)
-    except gexc.NotFound:
-        return None
-    assert blob.generation is not None
-    return data, int(blob.generation)
-
-
-def copy_generation(bucket: str, name: str, generation: int, destination: str) -> None:
-    """Copy one pinned generation to ``destination`` (used to archive the original upload).
-
-    An archive that already exists is left as it is: a redelivered event copies nothing twice.
-    """
-    source_bucket = client().bucket(bucket)
-    source = source_bucket.blob(name, generation=generation)
-    try:
-        source_bucket.copy_blob(
-            source,
-            source_bucket,
-            destination,
-            source_generation=generation,
-            if_generation_match=0,
-            timeout=TIMEOUT_SECONDS,
-            retry=DEFAULT_RETRY,
-        )
-    except gexc.PreconditionFailed:
-        return
+        raise PreconditionFailed(f"{what}: precondition failed (412)") from exc
     except gexc.NotFound as exc:
-        raise StaleGenerationError(f"gs://{bucket}/{name}#{generation} no longer exists") from exc
+        raise ObjectNotFound(f"{what}: not found") from exc
+    except (gexc.ServerError, gexc.TooManyRequests, gexc.RetryError) as exc:
+        raise StorageUnavailable(f"{what}: Cloud Storage did not answer ({exc})") from exc
+
+
+class GcsStore:
+    """:class:`~functions.objects.ObjectStore` over one ``google.cloud.storage.Client``."""
+
+    def __init__(self, client: storage.Client) -> None:
+        self._client = client
+
+    def stat(self, bucket: str, name: str, generation: int | None = None) -> ObjectInfo | None:
+        with _mapped_errors(f"gs://{bucket}/{name}"):
+            blob = self._client.bucket(bucket).get_blob(
+                name, generation=generation, timeout=TIMEOUT_SECONDS, retry=DEFAULT_RETRY
+            )
+        return None if blob is None else _info(blob)
+
+    def read(self, bucket: str, name: str) -> tuple[bytes, ObjectInfo] | None:
+        blob = self._client.bucket(bucket).blob(name)
+        try:
+            with _mapped_errors(f"gs://{bucket}/{name}"):
+                data = blob.download_as_bytes(timeout=TIMEOUT_SECONDS, retry=DEFAULT_RETRY)
+        except ObjectNotFound:
+            return None
+        return data, _info(blob)
+
+    def download(
+        self, bucket: str, name: str, generation: int | None, target: BinaryIO
+    ) -> ObjectInfo:
+        blob = self._client.bucket(bucket).blob(name, generation=generation)
+        with (
+            _mapped_errors(f"gs://{bucket}/{name}#{generation}"),
+            blob.open("rb", chunk_size=DOWNLOAD_CHUNK_BYTES, timeout=TIMEOUT_SECONDS) as reader,
+        ):
+            while chunk := reader.read(CHUNK_BYTES):
+                target.write(chunk)
+        target.flush()
+        return _info(blob)
+
+    def write(
+        self,
+        bucket: str,
+        name: str,
+        source: bytes | BinaryIO,
+        *,
+        if_generation_match: int | None,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        stream = io.BytesIO(source) if isinstance(source, bytes) else source
+        blob = self._client.bucket(bucket).blob(name)
+        if metadata:
+            blob.metadata = metadata
+        stream.seek(0, os.SEEK_END)
+        size = stream.tell()
+        with _mapped_errors(f"gs://{bucket}/{name}"):
+            # The size lets the client choose a single-request upload up to 8 MiB and a
+            # resumable one above; both carry the precondition to Cloud Storage.
+            blob.upload_from_file(
+                stream,
+                size=size,
+                rewind=True,
+                content_type=content_type,
+                if_generation_match=if_generation_match,
+                timeout=TIMEOUT_SECONDS,
+                retry=DEFAULT_RETRY,
+            )
+        return _info(blob)
+
+    def copy(self, bucket: str, name: str, generation: int, destination: str) -> ObjectInfo:
+        source_bucket = self._client.bucket(bucket)
+        source = source_bucket.blob(name, generation=generation)
+        with _mapped_errors(f"gs://{bucket}/{name}#{generation} -> {destination}"):
+            copied = source_bucket.copy_blob(
+                source,
+                source_bucket,
+                destination,
+                source_generation=generation,
+                if_generation_match=0,
+                timeout=TIMEOUT_SECONDS,
+                retry=DEFAULT_RETRY,
+            )
+        return _info(copied)
+
+    def delete(self, bucket: str, name: str) -> bool:
+        try:
+            with _mapped_errors(f"gs://{bucket}/{name}"):
+                self._client.bucket(bucket).delete_blob(
+                    name, timeout=TIMEOUT_SECONDS, retry=DEFAULT_RETRY
+                )
+        except ObjectNotFound:
+            return False
+        return True
+
+    def list(self, bucket: str, prefix: str) -> list[ObjectInfo]:
+        with _mapped_errors(f"gs://{bucket}/{prefix}*"):
+            blobs = self._client.list_blobs(bucket, prefix=prefix, timeout=TIMEOUT_SECONDS)
+            return [_info(blob) for blob in blobs]

@@ -8,24 +8,24 @@ or the queue's last attempt (``POLL_MAX_ATTEMPTS``), ends as TIMED_OUT instead o
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import zip_longest
 from typing import Any
 
-from functions import gcs, records
-from functions.config import REPORTS_PREFIX, Config
-from functions.leanplum import JobStatus, LeanplumClient, LeanplumError, RequestRejected
+from functions.config import REPORTS_PREFIX
+from functions.import_record import ImportRecord
+from functions.leanplum import JobStatus, LeanplumError, RequestRejected
+from functions.lifecycle import State, Status, publish_pending
 from functions.logs import info, warning
-from functions.records import ImportRecord
-from functions.results import build_message, publish_if_pending, publish_stored_result
+from functions.objects import gs_uri, write_once
+from functions.results import LeanplumCounts, finish
+from functions.results_join import JoinedResults, join_results
+from functions.services import LeanplumApi, PollerServices
 
 TASK_HEADERS = ("X-CloudTasks-QueueName", "X-CloudTasks-TaskName")
+#: "Bearer " and a token: anything shorter is not an OIDC token (they run to hundreds of chars).
+MIN_AUTHORIZATION_CHARS = 20
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,13 @@ class PollOutcome:
     text: str
 
 
-@dataclass
-class JoinedResults:
-    """Leanplum's per-row answers joined back to the rows of the file it read."""
+@dataclass(frozen=True)
+class Decision:
+    """How a file whose jobs are over ends: its terminal state, status and reason."""
 
-    successes: int = 0
-    failures: int = 0
-    warnings_by_message: Counter[str] = field(default_factory=Counter)
-    failed_rows_csv: bytes = b""
+    state: State
+    status: Status
+    reason: str | None
 
 
 def refuse_unless_cloud_tasks(headers: Mapping[str, str]) -> PollOutcome | None:
@@ -54,14 +53,46 @@ def refuse_unless_cloud_tasks(headers: Mapping[str, str]) -> PollOutcome | None:
     """
     missing = [name for name in TASK_HEADERS if not headers.get(name)]
     auth = headers.get("Authorization", "")
-    if missing or not auth.startswith("Bearer ") or len(auth) < 20:
+    if missing or not auth.startswith("Bearer ") or len(auth) < MIN_AUTHORIZATION_CHARS:
         what = ", ".join(missing) or "Authorization: Bearer token"
         return PollOutcome(403, f"refused: not a Cloud Tasks request (missing {what})")
     return None
 
 
+def decide(
+    record: ImportRecord,
+    statuses: list[JobStatus],
+    joined: JoinedResults | None,
+    *,
+    timed_out: str | None,
+) -> Decision:
+    """The end of a file whose jobs are over (or out of time). Pure: no I/O."""
+    if timed_out is not None:
+        return Decision(State.TIMED_OUT, Status.TIMED_OUT, timed_out)
+    failed = [
+        (job, s)
+        for job, s in zip(record.job_ids, statuses, strict=True)
+        if not s.running and s.state != "FINISHED"
+    ]
+    if failed:
+        reason = "; ".join(
+            f"job {job} {s.state}: {s.error or 'no reason given'}" for job, s in failed
+        )
+        return Decision(State.FAILED, Status.FAILED, reason)
+    joined = joined or JoinedResults()
+    if joined.successes == 0:
+        return Decision(State.FAILED, Status.FAILED, "Leanplum accepted none of the rows")
+    rejected = record.validation.rows_rejected
+    if joined.failures or rejected:
+        reason = (
+            f"{joined.failures} rows failed at Leanplum, {rejected} rows rejected by validation"
+        )
+        return Decision(State.FINISHED, Status.PARTIAL, reason)
+    return Decision(State.FINISHED, Status.SUCCEEDED, None)
+
+
 def handle_poll(
-    payload: Mapping[str, Any], headers: Mapping[str, str], config: Config
+    payload: Mapping[str, Any], headers: Mapping[str, str], services: PollerServices
 ) -> PollOutcome:
     """One poll attempt for the file named in ``payload``."""
     refusal = refuse_unless_cloud_tasks(headers)
@@ -74,12 +105,12 @@ def handle_poll(
     except (KeyError, TypeError, ValueError):
         return PollOutcome(400, "payload must name bucket, object and generation")
     fields = {"bucket": bucket, "object": name, "generation": str(generation)}
-    record = records.load(bucket, name, generation)
+    record = services.records.load(bucket, name, generation)
     if record is None:
         warning("No import record for this task", step="poll", **fields)
         return PollOutcome(200, "no import record: nothing to do")
     if record.terminal:
-        publish_if_pending(record, config.results_topic)
+        publish_pending(record, records=services.records, publisher=services.publisher)
         info(
             "Late or duplicate poll: result already final",
             step="poll",
@@ -87,49 +118,52 @@ def handle_poll(
             **fields,
         )
         return PollOutcome(200, f"already {record.state}")
-    if record.state != "JOB_STARTED":
+    if record.state != State.JOB_STARTED:
         return PollOutcome(503, f"job not started yet ({record.state})")
+    client = services.leanplum()
+    try:
+        return _poll(record, headers, services, client)
+    finally:
+        client.close()
 
-    client = LeanplumClient(
-        config.leanplum_api_url, config.leanplum_app_id, config.leanplum_dev_key
-    )
+
+def _poll(
+    record: ImportRecord, headers: Mapping[str, str], services: PollerServices, client: LeanplumApi
+) -> PollOutcome:
+    config = services.config
     attempt = int(headers.get("X-CloudTasks-TaskRetryCount", "0") or 0) + 1
-    overdue = _age_seconds(record.job_started_at) > config.poll_deadline_seconds
+    overdue = _age_seconds(record.timings.job_started_at) > config.poll_deadline_seconds
     last = attempt >= config.poll_max_attempts
     why = "the deadline passed" if overdue else "the poller's last attempt came"
     try:
         statuses = [client.job_status(job_id) for job_id in record.job_ids]
-        running = [
-            job for job, status in zip(record.job_ids, statuses, strict=True) if status.running
-        ]
+        running = [job for job, s in zip(record.job_ids, statuses, strict=True) if s.running]
         if running and not (overdue or last):
-            info("Job still running", step="poll", job_ids=running, attempt=attempt,
-                 states=[s.state for s in statuses], **fields)  # fmt: skip
+            info(
+                "Job still running",
+                step="poll",
+                job_ids=running,
+                attempt=attempt,
+                states=[s.state for s in statuses],
+                **record.fields,
+            )
             return PollOutcome(503, f"running: {', '.join(running)}")
         timed_out = f"{why} while jobs {', '.join(running)} were still running" if running else None
-        _conclude(record, config, client, statuses, timed_out=timed_out)
-        return PollOutcome(200, record.result["status"] if record.result else record.state)
+        return _conclude(record, services, client, statuses, timed_out=timed_out)
     except RequestRejected as exc:
         # Leanplum will not report on the job (unknown id, refused request): asking again
         # cannot help, so the file ends here with Leanplum's words.
         unknown = [JobStatus(state="UNKNOWN", error=exc.message) for _ in record.job_ids]
-        _conclude(record, config, client, unknown, timed_out=None)
-        return PollOutcome(200, "FAILED")
+        return _conclude(record, services, client, unknown, timed_out=None)
     except LeanplumError as exc:
         if overdue or last:
             unknown = [JobStatus(state="UNKNOWN", error=exc.message) for _ in record.job_ids]
-            _conclude(
-                record,
-                config,
-                client,
-                unknown,
-                timed_out=f"{why} while Leanplum could not be asked: {exc.message}",
-            )
-            return PollOutcome(200, "TIMED_OUT")
-        warning("Leanplum did not answer the poll", step="poll", reason=exc.message, **fields)
+            timed_out = f"{why} while Leanplum could not be asked: {exc.message}"
+            return _conclude(record, services, client, unknown, timed_out=timed_out)
+        warning(
+            "Leanplum did not answer the poll", step="poll", reason=exc.message, **record.fields
+        )
         return PollOutcome(503, f"Leanplum: {exc.message}")
-    finally:
-        client.close()
 
 
 def _age_seconds(started_at: str | None) -> float:
@@ -140,44 +174,28 @@ def _age_seconds(started_at: str | None) -> float:
 
 def _conclude(
     record: ImportRecord,
-    config: Config,
-    client: LeanplumClient,
+    services: PollerServices,
+    client: LeanplumApi,
     statuses: list[JobStatus],
     *,
     timed_out: str | None,
-) -> None:
-    """Join the results, store the failed rows, move the record to its end and publish."""
-    files = [url for status in statuses for url in status.files]
-    joined = JoinedResults()
+) -> PollOutcome:
+    """Join the results, store the failed rows, end the record and publish its message."""
+    joined = None
     if timed_out is None:
-        joined = _join_results(record, client, statuses)
-    if joined.failed_rows_csv:
+        joined = join_results(record, statuses, client=client, objects=services.objects)
+    if joined is not None and joined.failed_rows_csv:
         name = f"{REPORTS_PREFIX}{record.object}/{record.generation}/failed-rows.csv"
-        gcs.upload_bytes(record.bucket, name, joined.failed_rows_csv, content_type="text/csv")
-        record.uris["failed_rows"] = gcs.gs_uri(record.bucket, name)
-    failed_jobs = [
-        (job, s)
-        for job, s in zip(record.job_ids, statuses, strict=True)
-        if not s.running and s.state != "FINISHED"
-    ]
-    rows_rejected = int(record.report.get("rows_rejected", 0))
-    if timed_out is not None:
-        status, state, reason = "TIMED_OUT", "TIMED_OUT", timed_out
-    elif failed_jobs:
-        status, state = "FAILED", "FAILED"
-        reason = "; ".join(
-            f"job {job} {s.state}: {s.error or 'no reason given'}" for job, s in failed_jobs
+        write_once(
+            services.objects,
+            record.bucket,
+            name,
+            joined.failed_rows_csv,
+            content_type="text/csv",
+            if_generation_match=None,
         )
-    elif joined.successes == 0:
-        status, state, reason = "FAILED", "FINISHED", "Leanplum accepted none of the rows"
-    elif joined.failures or rows_rejected:
-        status, state = "PARTIAL", "FINISHED"
-        reason = (
-            f"{joined.failures} rows failed at Leanplum, "
-            f"{rows_rejected} rows rejected by validation"
-        )
-    else:
-        status, state, reason = "SUCCEEDED", "FINISHED", None
+        record.uris.failed_rows = gs_uri(record.bucket, name)
+    decision = decide(record, statuses, joined, timed_out=timed_out)
     jobs = [
         {
             "job_id": job,
@@ -189,77 +207,20 @@ def _conclude(
         }
         for job, s in zip(record.job_ids, statuses, strict=True)
     ]
-    record.reason = reason
-    record.result = build_message(
-        record,
-        status,
-        reason=reason,
-        jobs=jobs,
-        leanplum={
-            "successes": joined.successes if timed_out is None else None,
-            "failures": joined.failures if timed_out is None else None,
-            "warnings_by_message": dict(joined.warnings_by_message),
-            "files": files,
-        },
+    counts = LeanplumCounts(
+        successes=joined.successes if joined is not None else None,
+        failures=joined.failures if joined is not None else None,
+        warnings_by_message=dict(joined.warnings_by_message) if joined else {},
+        files=[url for s in statuses for url in s.files],
     )
-    records.save(record, state)
-    publish_stored_result(record, config.results_topic)
-
-
-def _join_results(
-    record: ImportRecord, client: LeanplumClient, statuses: list[JobStatus]
-) -> JoinedResults:
-    """Pair each result line with the row it answers (results are in file order, per part)."""
-    joined = JoinedResults()
-    out = io.StringIO()
-    writer: Any = None
-    for part, status in zip(record.parts, statuses, strict=True):
-        if status.state != "FINISHED":
-            continue
-        lines = (
-            line
-            for url in status.files
-            for line in client.download_results(url).decode().splitlines()
-            if line.strip()
-        )
-        generation = record.output_generation if part["file"] == record.object else None
-        blob = gcs.client().bucket(record.bucket).blob(part["file"], generation=generation)
-        with blob.open("r", encoding="utf-8", newline="") as text:
-            reader = csv.reader(text)
-            header = next(reader)
-            if writer is None:
-                writer = csv.writer(out, lineterminator="\n")
-                writer.writerow(["row", *header, "leanplum_message"])
-            for row_number, (row, line) in enumerate(zip_longest(reader, lines), start=2):
-                if row is None:
-                    warning(
-                        "Leanplum sent more result lines than the file has rows",
-                        step="join",
-                        bucket=record.bucket,
-                        object=record.object,
-                    )
-                    break
-                problem = (
-                    "no result line from Leanplum" if line is None else _problem(json.loads(line))
-                )
-                if problem is None:
-                    joined.successes += 1
-                    continue
-                joined.failures += 1
-                joined.warnings_by_message[problem] += 1
-                writer.writerow([row_number, *row, problem])
-    if joined.failures:
-        joined.failed_rows_csv = out.getvalue().encode()
-    return joined
-
-
-def _problem(answer: Any) -> str | None:
-    if not isinstance(answer, dict):
-        return "unreadable result line"
-    for key in ("error", "warning"):
-        value = answer.get(key)
-        if value:
-            return str(value.get("message") if isinstance(value, dict) else value)
-    if answer.get("success") is not True:
-        return "success=false"
-    return None
+    finish(
+        record,
+        decision.state,
+        status=decision.status,
+        reason=decision.reason,
+        leanplum=counts,
+        jobs=jobs,
+        records=services.records,
+        publisher=services.publisher,
+    )
+    return PollOutcome(200, decision.status.value)

@@ -10,25 +10,28 @@ from __future__ import annotations
 
 import json
 from concurrent import futures
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from google.cloud.pubsub import PublisherClient
 
-from functions import records
-from functions.logs import info
-from functions.records import ImportRecord, now_iso
+from functions.import_record import ImportRecord, now_iso
+from functions.lifecycle import Publisher, RecordKeeper, State, Status, conclude
 
 SCHEMA_ID = "leanplum-import-result/v1"
-STATUSES = ("SUCCEEDED", "PARTIAL", "FAILED", "REJECTED", "TIMED_OUT", "DUPLICATE")
+STATUSES = tuple(status.value for status in Status)
 PUBLISH_TIMEOUT_SECONDS = 60
 
 
-@lru_cache(maxsize=1)
-def publisher() -> PublisherClient:
-    """One publisher per process; it honours ``PUBSUB_EMULATOR_HOST`` by itself."""
-    return PublisherClient()
+@dataclass(frozen=True)
+class LeanplumCounts:
+    """What Leanplum reported for the file's jobs, joined to its rows (``None``: not known)."""
+
+    successes: int | None = None
+    failures: int | None = None
+    warnings_by_message: dict[str, int] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
@@ -40,25 +43,22 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 def build_message(
     record: ImportRecord,
-    status: str,
+    status: Status,
     *,
     reason: str | None = None,
-    leanplum: dict[str, Any] | None = None,
+    leanplum: LeanplumCounts | None = None,
     jobs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The message body for ``record`` ending in ``status``. Pure: no I/O."""
-    if status not in STATUSES:
-        raise ValueError(f"unknown status {status!r}")
-    report = record.report or {}
-    leanplum = leanplum or {}
+    status = Status(status)
+    summary = record.validation
+    leanplum = leanplum or LeanplumCounts()
     finished_at = now_iso()
-    uploaded_at = record.uploaded_at
-    rows_rejected = int(report.get("rows_rejected", 0))
-    rows_sent = sum(int(part.get("rows", 0)) for part in record.parts) if record.job_ids else 0
+    timings = record.timings
     return {
         "schema": SCHEMA_ID,
         "result_id": f"{record.bucket}/{record.object}#{record.generation}",
-        "status": status,
+        "status": status.value,
         "reason": reason,
         "file": {
             "bucket": record.bucket,
@@ -68,93 +68,99 @@ def build_message(
             "size_bytes": record.size_bytes,
         },
         "counts": {
-            "rows_total": int(report.get("rows_total", 0)),
-            "rows_rejected": rows_rejected,
-            "rows_time_clamped": int(report.get("rows_time_clamped", 0)),
-            "rows_hidden_from_analytics": int(report.get("rows_hidden_from_analytics", 0)),
-            "rows_sent": rows_sent,
-            "leanplum_successes": leanplum.get("successes"),
-            "leanplum_failures": leanplum.get("failures"),
-            "leanplum_warnings_by_message": leanplum.get("warnings_by_message", {}),
+            "rows_total": summary.rows_total,
+            "rows_rejected": summary.rows_rejected,
+            "rows_time_clamped": summary.rows_time_clamped,
+            "rows_hidden_from_analytics": summary.rows_hidden_from_analytics,
+            "rows_sent": record.rows_sent,
+            "leanplum_successes": leanplum.successes,
+            "leanplum_failures": leanplum.failures,
+            "leanplum_warnings_by_message": dict(leanplum.warnings_by_message),
         },
-        "jobs": jobs or [{"job_id": job_id} for job_id in record.job_ids],
+        "jobs": jobs if jobs is not None else [{"job_id": job_id} for job_id in record.job_ids],
         "uris": {
-            "normalized": record.uris.get("normalized"),
-            "parts": [part["uri"] for part in record.parts if "uri" in part],
-            "original": record.uris.get("original"),
-            "report": record.uris.get("report"),
-            "rejected_rows": record.uris.get("rejected_rows"),
-            "failed_rows": record.uris.get("failed_rows"),
-            "leanplum_results": leanplum.get("files", []),
+            "normalized": record.uris.normalized,
+            "parts": [part.uri for part in record.parts if part.uri],
+            "original": record.uris.original,
+            "report": record.uris.report,
+            "rejected_rows": record.uris.rejected_rows,
+            "failed_rows": record.uris.failed_rows,
+            "leanplum_results": list(leanplum.files),
         },
         "timings": {
-            "uploaded_at": uploaded_at,
-            "received_at": record.created_at,
-            "job_started_at": record.job_started_at,
+            "uploaded_at": timings.uploaded_at,
+            "received_at": timings.received_at,
+            "job_started_at": timings.job_started_at,
             "finished_at": finished_at,
-            "seconds_upload_to_result": _seconds_between(uploaded_at, finished_at),
-            "seconds_job": _seconds_between(record.job_started_at, finished_at),
+            "seconds_upload_to_result": _seconds_between(timings.uploaded_at, finished_at),
+            "seconds_job": _seconds_between(timings.job_started_at, finished_at),
         },
     }
 
 
-def publish(topic: str, message: dict[str, Any]) -> str:
-    """Publish ``message`` with its filter attributes; returns the Pub/Sub message id.
+class PubSubPublisher:
+    """Publishes result messages to one topic with their filter attributes."""
 
-    The publisher client retries transient errors by itself; we wait for the outcome so a
-    failure surfaces to the caller (and its own retry) instead of vanishing in a future.
+    def __init__(self, client: PublisherClient, topic: str) -> None:
+        self._client = client
+        self.topic = topic
+
+    def publish(self, message: dict[str, Any]) -> str:
+        """Publish ``message``; returns the Pub/Sub message id.
+
+        The publisher client retries transient errors by itself; we wait for the outcome so a
+        failure surfaces to the caller (and its own retry) instead of vanishing in a future.
+        """
+        future = self._client.publish(
+            self.topic,
+            json.dumps(message, sort_keys=True).encode(),
+            status=message["status"],
+            bucket=message["file"]["bucket"],
+            object=message["file"]["object"],
+        )
+        try:
+            return str(future.result(timeout=PUBLISH_TIMEOUT_SECONDS))
+        except futures.TimeoutError as exc:
+            raise TimeoutError(
+                f"publishing to {self.topic} took over {PUBLISH_TIMEOUT_SECONDS} s"
+            ) from exc
+
+
+#: The status each terminal state carries unless the caller says otherwise (FINISHED must say).
+DEFAULT_STATUS: dict[State, Status | None] = {
+    State.FAILED: Status.FAILED,
+    State.TIMED_OUT: Status.TIMED_OUT,
+    State.REJECTED: Status.REJECTED,
+    State.DUPLICATE: Status.DUPLICATE,
+    State.SUPERSEDED: None,
+}
+
+
+def finish(
+    record: ImportRecord,
+    state: State,
+    *,
+    reason: str | None,
+    records: RecordKeeper,
+    publisher: Publisher,
+    status: Status | None = None,
+    leanplum: LeanplumCounts | None = None,
+    jobs: list[dict[str, Any]] | None = None,
+) -> None:
+    """End ``record`` in ``state`` with its message, through :func:`~functions.lifecycle.conclude`.
+
+    :raises KeyError: ``state`` is FINISHED and no ``status`` was given (SUCCEEDED or PARTIAL
+        is the caller's decision).
     """
-    future = publisher().publish(
-        topic,
-        json.dumps(message, sort_keys=True).encode(),
-        status=message["status"],
-        bucket=message["file"]["bucket"],
-        object=message["file"]["object"],
+    chosen = status if status is not None else DEFAULT_STATUS[state]
+    conclude(
+        record,
+        state,
+        status=chosen,
+        reason=reason,
+        build_result=lambda s: build_message(
+            record, s, reason=reason, leanplum=leanplum, jobs=jobs
+        ),
+        records=records,
+        publisher=publisher,
     )
-    try:
-        return str(future.result(timeout=PUBLISH_TIMEOUT_SECONDS))
-    except futures.TimeoutError as exc:
-        raise TimeoutError(f"publishing to {topic} took over {PUBLISH_TIMEOUT_SECONDS} s") from exc
-
-
-def publish_stored_result(record: ImportRecord, topic: str) -> None:
-    """Publish the result stored in the record, then mark it published.
-
-    The result is saved with the record's terminal state before this runs, so a crash between
-    publishing and marking makes the next delivery (or poll task) publish it again: at least
-    once, never lost. Subscribers dedupe on ``result_id``.
-    """
-    assert record.result is not None
-    message_id = publish(topic, record.result)
-    record.published = True
-    records.save(record)
-    info(
-        "Published the result",
-        step="publish",
-        status=record.result["status"],
-        message_id=message_id,
-        reason=record.reason,
-        bucket=record.bucket,
-        object=record.object,
-        generation=str(record.generation),
-        job_ids=record.job_ids,
-    )
-
-
-def publish_if_pending(record: ImportRecord, topic: str) -> bool:
-    """Publish a terminal record's result that an earlier crash left unpublished."""
-    if record.published or record.result is None:
-        return False
-    publish_stored_result(record, topic)
-    return True
-
-
-def finish(record: ImportRecord, topic: str, state: str, *, reason: str | None) -> None:
-    """Move to a terminal state and publish its one message (SUPERSEDED publishes none)."""
-    status = {"FAILED": "FAILED", "REJECTED": "REJECTED", "DUPLICATE": "DUPLICATE"}.get(state)
-    record.reason = reason
-    if status is not None:
-        record.result = build_message(record, status, reason=reason)
-    records.save(record, state)
-    if record.result is not None:
-        publish_stored_result(record, topic)

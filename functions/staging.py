@@ -8,120 +8,198 @@ upload is never overwritten and never mixed with the one the event announced.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
-from functions import gcs, records
 from functions.claims import SOURCE_GENERATION_KEY
-from functions.config import ARCHIVE_PREFIX, REPORTS_PREFIX, RESERVED_PREFIX
+from functions.config import ARCHIVE_PREFIX, PARTS_PREFIX, REPORTS_PREFIX
 from functions.errors import StaleGenerationError
 from functions.events import FinalizedObject
-from functions.logs import info
-from functions.records import ImportRecord
+from functions.import_record import ImportRecord, Part
+from functions.lifecycle import State
+from functions.logs import info, warning
+from functions.objects import ObjectNotFound, ObjectStore, PreconditionFailed, gs_uri, write_once
+from functions.services import IngestServices
 from functions.validation import LEANPLUM_MAX_FILE_BYTES, split_by_user
 
 #: Parts stay under Leanplum's 100 MB, read as decimal megabytes to keep a margin.
 MAX_PART_BYTES = min(LEANPLUM_MAX_FILE_BYTES, 100_000_000)
-PARTS_PREFIX = RESERVED_PREFIX + "parts/"
+CSV = "text/csv; charset=utf-8"
+JSON = "application/json"
+_HASH_CHUNK_BYTES = 1024 * 1024
 
 
-def download_original(obj: FinalizedObject, record: ImportRecord, target: Path) -> gcs.Download:
-    """The event's generation, or, on a retry after our rewrite, the archived original."""
-    archive = record.uris.get("original")
-    with target.open("wb") as out:
-        try:
-            return gcs.download_to_file(obj.bucket, obj.name, obj.generation, out)
-        except StaleGenerationError:
-            if not archive:
-                raise
-    with target.open("wb") as out:
-        archive_name = archive.removeprefix(f"gs://{obj.bucket}/")
-        found = gcs.read_bytes(obj.bucket, archive_name)
+@dataclass(frozen=True)
+class Digests:
+    """A file's size and digests: sha256 for records and messages, md5 as Cloud Storage has it."""
+
+    size: int
+    sha256: str
+    md5_b64: str
+
+    @classmethod
+    def of_file(cls, path: Path) -> Digests:
+        md5, sha = hashlib.md5(), hashlib.sha256()
+        size = 0
+        with path.open("rb") as src:
+            while chunk := src.read(_HASH_CHUNK_BYTES):
+                md5.update(chunk)
+                sha.update(chunk)
+                size += len(chunk)
+        return cls(size, sha.hexdigest(), base64.b64encode(md5.digest()).decode())
+
+
+def download_original(
+    obj: FinalizedObject, record: ImportRecord, target: Path, objects: ObjectStore
+) -> Digests:
+    """The event's generation, or, on a retry after our rewrite, the archived original.
+
+    :raises StaleGenerationError: the generation is gone and no archive of it exists.
+    """
+    try:
+        with target.open("wb") as out:
+            objects.download(obj.bucket, obj.name, obj.generation, out)
+    except ObjectNotFound as exc:
+        archive = record.uris.original
+        found = (
+            objects.read(obj.bucket, archive.removeprefix(f"gs://{obj.bucket}/"))
+            if (archive)
+            else None
+        )
         if found is None:
-            raise StaleGenerationError(f"{archive} is missing")
-        out.write(found[0])
-    data = target.read_bytes()
-    return gcs.Download(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+            raise StaleGenerationError(
+                f"gs://{obj.bucket}/{obj.name}#{obj.generation} is gone"
+            ) from exc
+        target.write_bytes(found[0])
+    return Digests.of_file(target)
 
 
-def archive_and_report(
-    obj: FinalizedObject, record: ImportRecord, original: Path, rejected: Path
+def archive_original(
+    obj: FinalizedObject,
+    record: ImportRecord,
+    original: Path,
+    digests: Digests,
+    objects: ObjectStore,
 ) -> None:
-    """Keep the original and the reports where a person can find them from the message."""
+    """Keep the uploaded bytes at a stable path named in the result (``uris.original``)."""
+    if record.uris.original:
+        return
     archive = f"{ARCHIVE_PREFIX}{obj.name}/{obj.generation}.csv"
-    if "original" not in record.uris:
-        try:
-            gcs.copy_generation(obj.bucket, obj.name, obj.generation, archive)
-        except StaleGenerationError:
-            # The event's generation is gone (rewritten by an earlier delivery that crashed
-            # before recording the archive): archive the bytes this delivery holds.
-            with original.open("rb") as src, contextlib.suppress(StaleGenerationError):
-                gcs.upload_file(obj.bucket, archive, src, if_generation_match=0)
-        record.uris["original"] = gcs.gs_uri(obj.bucket, archive)
+    try:
+        objects.copy(obj.bucket, obj.name, obj.generation, archive)
+    except ObjectNotFound:
+        # The event's generation is gone (rewritten by an earlier delivery that crashed before
+        # recording the archive): archive the bytes this delivery holds.
+        _write_archive(obj.bucket, archive, original, digests, objects, if_generation_match=0)
+    except PreconditionFailed:
+        # Already there: an earlier delivery's copy, or our own copy whose answer was lost.
+        _write_archive(obj.bucket, archive, original, digests, objects, if_generation_match=None)
+    record.uris.original = gs_uri(obj.bucket, archive)
+
+
+def _write_archive(
+    bucket: str,
+    name: str,
+    original: Path,
+    digests: Digests,
+    objects: ObjectStore,
+    *,
+    if_generation_match: int | None,
+) -> None:
+    """Upload the original to ``name`` unless an object with the same bytes is there already."""
+    live = objects.stat(bucket, name)
+    if live is not None and live.md5_hash in (None, digests.md5_b64):
+        return
+    if live is not None:
+        warning(
+            "An archive object with other bytes was replaced",
+            step="archive",
+            bucket=bucket,
+            object=name,
+        )
+    with original.open("rb") as src:
+        write_once(
+            objects,
+            bucket,
+            name,
+            src,
+            content_type=CSV,
+            if_generation_match=live.generation if live else if_generation_match,
+        )
+
+
+def write_reports(
+    obj: FinalizedObject, record: ImportRecord, rejected: Path, objects: ObjectStore
+) -> None:
+    """The validation report, and the rejected rows with their reasons when there are any."""
     reports = f"{REPORTS_PREFIX}{obj.name}/{obj.generation}/"
-    gcs.upload_bytes(
+    body = json.dumps(record.validation.to_report(), indent=1, ensure_ascii=False).encode()
+    write_once(
+        objects,
         obj.bucket,
         reports + "report.json",
-        json.dumps(record.report, indent=1, ensure_ascii=False).encode(),
-        content_type="application/json",
+        body,
+        content_type=JSON,
+        if_generation_match=None,
     )
-    record.uris["report"] = gcs.gs_uri(obj.bucket, reports + "report.json")
-    if record.report.get("rows_rejected"):
+    record.uris.report = gs_uri(obj.bucket, reports + "report.json")
+    if record.validation.rows_rejected:
         with rejected.open("rb") as src:
-            gcs.upload_file(
+            write_once(
+                objects,
                 obj.bucket,
                 reports + "rejected-rows.csv",
                 src,
+                content_type=CSV,
                 if_generation_match=None,
             )
-        record.uris["rejected_rows"] = gcs.gs_uri(obj.bucket, reports + "rejected-rows.csv")
+        record.uris.rejected_rows = gs_uri(obj.bucket, reports + "rejected-rows.csv")
     info(
         "Archived the original and wrote the report",
         step="archive",
-        original=record.uris["original"],
-        report=record.uris["report"],
+        original=record.uris.original,
+        report=record.uris.report,
         **obj.fields,
     )
 
 
 def rewrite_in_place(
-    obj: FinalizedObject, record: ImportRecord, original: Path, normalized: Path
+    obj: FinalizedObject, record: ImportRecord, normalized: Path, services: IngestServices
 ) -> bool:
     """Replace the upload by its normalised form; False when a newer upload replaced it."""
-    data_md5 = hashlib.md5()
-    data_sha = hashlib.sha256()
-    with normalized.open("rb") as src:
-        while chunk := src.read(1024 * 1024):
-            data_md5.update(chunk)
-            data_sha.update(chunk)
-    record.output_sha256 = data_sha.hexdigest()
-    record.output_md5 = base64.b64encode(data_md5.digest()).decode()
-    record.uris["normalized"] = gcs.gs_uri(obj.bucket, obj.name)
+    digests = Digests.of_file(normalized)
+    record.output_sha256 = digests.sha256
+    record.output_md5 = digests.md5_b64
+    record.uris.normalized = gs_uri(obj.bucket, obj.name)
     if record.output_sha256 == record.sha256:
         record.output_generation = obj.generation
-        records.save(record, "VALIDATED")
+        services.records.save(record, State.VALIDATED)
         info("Already in Leanplum's format: not rewritten", step="rewrite", **obj.fields)
         return True
-    records.save(record, "VALIDATED")  # the md5 is on record before the rewrite's event exists
+    # The md5 is on record before the rewrite's event exists (see claims.is_own_rewrite).
+    services.records.save(record, State.VALIDATED)
     try:
         with normalized.open("rb") as src:
-            record.output_generation = gcs.upload_file(
+            written = write_once(
+                services.objects,
                 obj.bucket,
                 obj.name,
                 src,
+                content_type=CSV,
                 if_generation_match=obj.generation,
                 metadata={SOURCE_GENERATION_KEY: str(obj.generation)},
             )
+        record.output_generation = written.generation
     except StaleGenerationError:
-        live = gcs.client().bucket(obj.bucket).get_blob(obj.name)
+        live = services.objects.stat(obj.bucket, obj.name)
         if live is None or live.md5_hash != record.output_md5:
             info("Stopped: the object was replaced during validation", step="rewrite", **obj.fields)
             return False
-        record.output_generation = int(live.generation)  # an earlier delivery's rewrite
-    records.save(record)
+        record.output_generation = live.generation  # an earlier delivery's rewrite
+    services.records.save(record)
     info(
         "Rewrote in place",
         step="rewrite",
@@ -131,18 +209,19 @@ def rewrite_in_place(
     return True
 
 
-def prepare_parts(obj: FinalizedObject, record: ImportRecord, normalized: Path, work: Path) -> None:
+def prepare_parts(
+    obj: FinalizedObject, record: ImportRecord, normalized: Path, work: Path, objects: ObjectStore
+) -> None:
     """One part (the object itself) or, above Leanplum's limit, parts split between users."""
-    rows = int(record.report.get("rows_written", 0))
     size = normalized.stat().st_size
     if size <= MAX_PART_BYTES:
         record.parts = [
-            {"file": obj.name, "rows": rows, "bytes": size, "uri": gcs.gs_uri(obj.bucket, obj.name)}
+            Part(obj.name, record.validation.rows_written, size, gs_uri(obj.bucket, obj.name))
         ]
         return
     paths: list[Path] = []
 
-    def open_part(index: int) -> Any:
+    def open_part(index: int) -> BinaryIO:
         path = work / f"part-{index:03d}.csv"
         paths.append(path)
         return path.open("wb")
@@ -153,13 +232,6 @@ def prepare_parts(obj: FinalizedObject, record: ImportRecord, normalized: Path, 
     for part, path in zip(infos, paths, strict=True):
         name = f"{PARTS_PREFIX}{obj.name}/{obj.generation}/part-{part.index + 1:03d}.csv"
         with path.open("rb") as src:
-            gcs.upload_file(obj.bucket, name, src, if_generation_match=None)
-        record.parts.append(
-            {
-                "file": name,
-                "rows": part.rows,
-                "bytes": part.bytes,
-                "uri": gcs.gs_uri(obj.bucket, name),
-            }
-        )
+            write_once(objects, obj.bucket, name, src, content_type=CSV, if_generation_match=None)
+        record.parts.append(Part(name, part.rows, part.bytes, gs_uri(obj.bucket, name)))
     info("Split into parts", step="split", parts=len(record.parts), **obj.fields)

@@ -18,6 +18,7 @@ locals {
   records_prefix  = "${local.reserved_prefix}records/"
   archive_prefix  = "${local.reserved_prefix}archive/"
   reports_prefix  = "${local.reserved_prefix}reports/"
+  parts_prefix    = "${local.reserved_prefix}parts/"
 
   pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 

@@ -67,6 +67,18 @@ resource "google_storage_bucket" "landing" {
     }
   }
 
+  # Split parts are only read by Leanplum's job and the poller's join; both are over long
+  # before this (the poll deadline is a day).
+  lifecycle_rule {
+    condition {
+      age            = var.parts_retention_days
+      matches_prefix = [local.parts_prefix]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
   lifecycle_rule {
     condition {
       days_since_noncurrent_time = var.noncurrent_version_retention_days

@@ -113,6 +113,17 @@ variable "reports_retention_days" {
   }
 }
 
+variable "parts_retention_days" {
+  description = "Days the split parts of files above Leanplum's 100 MB limit are kept under importer/parts/ before the lifecycle rule deletes them. Must outlast the poll deadline (1 day by default)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.parts_retention_days >= 2 && floor(var.parts_retention_days) == var.parts_retention_days
+    error_message = "parts_retention_days must be a whole number of days, at least 2 (a job may be polled for a day)."
+  }
+}
+
 variable "noncurrent_version_retention_days" {
   description = "Days an overwritten or deleted object version stays recoverable (object versioning) before it is deleted."
   type        = number

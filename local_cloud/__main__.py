@@ -36,8 +36,7 @@ def _say(text: str) -> None:
 def _upload(path: Path, name: str) -> int:
     from functions import gcs
 
-    gcs.client.cache_clear()
-    blob = gcs.client().bucket(BUCKET).blob(name)
+    blob = gcs.make_storage_client().bucket(BUCKET).blob(name)
     blob.upload_from_filename(str(path), content_type="text/csv")
     return int(blob.generation or 0)
 
@@ -46,7 +45,7 @@ def _show_outputs(body: dict[str, Any]) -> None:
     """What a person checks next: the file Leanplum read and the validation report."""
     from functions import gcs
 
-    bucket = gcs.client().bucket(BUCKET)
+    bucket = gcs.make_storage_client().bucket(BUCKET)
     normalized = body["uris"].get("normalized")
     if normalized:
         text = bucket.blob(normalized.removeprefix(f"gs://{BUCKET}/")).download_as_text()

@@ -15,8 +15,6 @@ from local_cloud.stack import fake_gcs_binary
 def storage_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fake-gcs-server of its own (no notifications) for contract tests; yields its URL and
     points ``STORAGE_EMULATOR_HOST`` at it for the session."""
-    from functions import gcs
-
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = ManagedProcess(
@@ -38,9 +36,7 @@ def storage_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         wait_for(answers, 30, "fake-gcs-server")
         patch.setenv("STORAGE_EMULATOR_HOST", url)
-        gcs.client.cache_clear()
         yield url
     finally:
         patch.undo()
-        gcs.client.cache_clear()
         process.stop()

@@ -245,6 +245,13 @@ run "landing_bucket_is_private_recoverable_and_expires_derived_objects" {
     error_message = "Reports must expire after reports_retention_days."
   }
   assert {
+    condition = anytrue([
+      for r in google_storage_bucket.landing[0].lifecycle_rule :
+      contains(flatten([for c in r.condition : c.matches_prefix]), "importer/parts/") && anytrue([for c in r.condition : c.age == 7])
+    ])
+    error_message = "Split parts must expire after parts_retention_days."
+  }
+  assert {
     condition = !anytrue([
       for r in google_storage_bucket.landing[0].lifecycle_rule :
       contains(flatten([for c in r.condition : c.matches_prefix]), "importer/records/")

@@ -42,7 +42,7 @@ def events_csv(rows: int, *, users: int = 5, event: str = "app_open") -> bytes:
 def upload_to(pipeline: Pipeline, bucket: str, name: str, data: bytes) -> int:
     from functions import gcs
 
-    blob = gcs.client().bucket(bucket).blob(name)
+    blob = gcs.make_storage_client().bucket(bucket).blob(name)
     blob.upload_from_string(data, content_type="text/csv")
     return int(blob.generation or 0)
 
@@ -179,7 +179,7 @@ def test_rows_answered_with_warnings_make_a_partial_result(faults: Pipeline) -> 
     assert body["counts"]["leanplum_failures"] == 2
     assert sum(body["counts"]["leanplum_warnings_by_message"].values()) == 2
     uri = body["uris"]["failed_rows"]
-    failed = gcs.client().bucket(BUCKET).blob(uri.removeprefix(f"gs://{BUCKET}/"))
+    failed = gcs.make_storage_client().bucket(BUCKET).blob(uri.removeprefix(f"gs://{BUCKET}/"))
     rows = list(csv.DictReader(io.StringIO(failed.download_as_text())))
     assert sorted((r["userId"], r["event"]) for r in rows) == [
         ("u1", "legacy_event"), ("u3", "legacy_event")]  # fmt: skip
@@ -342,13 +342,14 @@ def test_a_file_that_always_crashes_the_ingest_ends_failed(
     """No real part makes the validator crash, so this test patches it to (and says so): the
     ingest runs in this process against the same emulators, delivery after delivery."""
     from functions import claims, ingest
-    from functions.config import load_config
+    from functions.config import load_ingest_config
+    from main import build_ingest_services
 
     def crash(*_: object, **__: object) -> None:
         raise RuntimeError("simulated validator crash")
 
     monkeypatch.setattr(ingest, "validate_csv", crash)
-    config = load_config("ingest", faults.cloud.function_env())
+    services = build_ingest_services(load_ingest_config(faults.cloud.function_env()))
     subscription = faults.subscribe_results()
     name = f"incoming/poison-{uuid.uuid4().hex[:8]}.csv"
     generation = upload_to(faults, MANUAL_BUCKET, name, events_csv(3))
@@ -356,9 +357,9 @@ def test_a_file_that_always_crashes_the_ingest_ends_failed(
     crashes = 0
     for _ in range(claims.MAX_ATTEMPTS):
         with pytest.raises(RuntimeError):
-            ingest.handle_event(data, config)
+            ingest.handle_event(data, services)
         crashes += 1
-    assert ingest.handle_event(data, config) == "already_handled"
+    assert ingest.handle_event(data, services) == "already_handled"
     [result] = faults.results_for(subscription, name)
     body = result["body"]
     assert body["status"] == "FAILED"

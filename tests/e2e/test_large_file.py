@@ -48,7 +48,8 @@ def test_a_250_mb_file_makes_three_parts_three_jobs_one_message(
     subscription = pipeline.subscribe_results()
     name = f"incoming/big-{uuid.uuid4().hex[:8]}.csv"
     started = time.monotonic()
-    gcs.client().bucket(BUCKET).blob(name).upload_from_filename(source, content_type="text/csv")
+    blob = gcs.make_storage_client().bucket(BUCKET).blob(name)
+    blob.upload_from_filename(source, content_type="text/csv")
 
     [result] = pipeline.results_for(subscription, name, deadline_s=600)
     body = result["body"]
@@ -63,7 +64,9 @@ def test_a_250_mb_file_makes_three_parts_three_jobs_one_message(
     # Every part is a valid CSV under the limit, with the header, and no user spans two parts.
     users_by_part: list[set[str]] = []
     for uri in body["uris"]["parts"]:
-        blob = gcs.client().bucket(BUCKET).get_blob(uri.removeprefix(f"gs://{BUCKET}/"))
+        blob = (
+            gcs.make_storage_client().bucket(BUCKET).get_blob(uri.removeprefix(f"gs://{BUCKET}/"))
+        )
         assert blob is not None and blob.size is not None
         assert blob.size <= 100 * 1000 * 1000
         reader = csv.reader(io.StringIO(blob.download_as_text()))

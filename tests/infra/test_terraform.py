@@ -23,11 +23,9 @@ import hcl2
 import pytest
 
 from functions.config import (
-    ARCHIVE_PREFIX,
     EMULATOR_VARIABLES,
-    RECORDS_PREFIX,
-    REPORTS_PREFIX,
     RESERVED_PREFIX,
+    RESERVED_PREFIXES,
     SETTINGS,
     FunctionName,
     settings_for,
@@ -252,11 +250,7 @@ def test_reserved_prefixes_match_the_code() -> None:
     text = (INFRA / "main.tf").read_text()
     reserved = re.search(r'(?m)^\s*reserved_prefix\s*=\s*"([^"]+)"', text)
     assert reserved and reserved.group(1) == RESERVED_PREFIX
-    for local, value in (
-        ("records_prefix", RECORDS_PREFIX),
-        ("archive_prefix", ARCHIVE_PREFIX),
-        ("reports_prefix", REPORTS_PREFIX),
-    ):
+    for local, value in RESERVED_PREFIXES.items():
         match = re.search(rf'(?m)^\s*{local}\s*=\s*"\$\{{local\.reserved_prefix\}}([^"]+)"', text)
         assert match and RESERVED_PREFIX + match.group(1) == value, local
 

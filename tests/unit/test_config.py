@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from functions.config import DEFAULT_LEANPLUM_API_URL, SETTINGS, load_config, settings_for
+from functions.config import (
+    DEFAULT_LEANPLUM_API_URL,
+    SETTINGS,
+    FunctionName,
+    IngestConfig,
+    PollerConfig,
+    load_config,
+    load_ingest_config,
+    load_poller_config,
+    settings_for,
+)
 from functions.errors import ConfigError
 
 INGEST_ENV = {
@@ -18,7 +30,7 @@ INGEST_ENV = {
 
 
 def test_ingest_config_with_defaults() -> None:
-    config = load_config("ingest", INGEST_ENV)
+    config = load_ingest_config(INGEST_ENV)
     assert config.leanplum_api_url == DEFAULT_LEANPLUM_API_URL
     assert config.incoming_prefix == "incoming/"
     assert config.old_event_policy == "move"
@@ -68,8 +80,24 @@ def test_the_key_is_never_quoted_in_errors() -> None:
 
 def test_poller_needs_no_queue_settings() -> None:
     env = {k: v for k, v in INGEST_ENV.items() if k not in ("TASKS_QUEUE", "POLLER_URL")}
-    config = load_config("poller", env)
+    config = load_poller_config(env)
     assert config.poll_deadline_seconds == 86_400
+
+
+@pytest.mark.parametrize(
+    ("config_class", "function"), [(IngestConfig, "ingest"), (PollerConfig, "poller")]
+)
+def test_each_function_holds_exactly_the_settings_it_reads(
+    config_class: type, function: FunctionName
+) -> None:
+    names = {f.name.upper() for f in fields(config_class)}
+    assert names == {s.name for s in settings_for(function)}
+
+
+def test_a_setting_of_the_other_function_is_not_checked() -> None:
+    config = load_poller_config({**INGEST_ENV, "POLLER_URL": "not a url"})
+    assert isinstance(config, PollerConfig)
+    assert isinstance(load_config("ingest", INGEST_ENV), IngestConfig)
 
 
 def test_each_setting_belongs_to_a_function_and_has_a_description() -> None:
