@@ -220,14 +220,20 @@ def prepare_parts(
         ]
         return
     paths: list[Path] = []
+    handles: list[BinaryIO] = []
 
     def open_part(index: int) -> BinaryIO:
         path = work / f"part-{index:03d}.csv"
         paths.append(path)
-        return path.open("wb")
+        handles.append(path.open("wb"))
+        return handles[-1]
 
-    with normalized.open("rb") as src:
-        infos = split_by_user(src, MAX_PART_BYTES, open_part)
+    try:
+        with normalized.open("rb") as src:
+            infos = split_by_user(src, MAX_PART_BYTES, open_part)
+    finally:
+        for handle in handles:  # the splitter leaves closing (and so flushing) to its caller
+            handle.close()
     record.parts = []
     for part, path in zip(infos, paths, strict=True):
         name = f"{PARTS_PREFIX}{obj.name}/{obj.generation}/part-{part.index + 1:03d}.csv"

@@ -5,8 +5,8 @@ in binary mode: ``ce-type: google.cloud.storage.object.v1.finalized``, ``ce-sour
 //storage.googleapis.com/projects/_/buckets/BUCKET``, ``ce-subject: objects/NAME``, the object
 resource as JSON data. Underneath it is a Pub/Sub push subscription, so a function that fails
 gets the event again. This relay is that push endpoint: it turns the push body into the
-CloudEvent, posts it to the function and answers Pub/Sub with the function's own status (2xx
-acks; anything else makes Pub/Sub redeliver).
+CloudEvent (headers from :mod:`local_cloud.cloudevents`), posts it to the function and answers
+Pub/Sub with the function's own status (2xx acks; anything else makes Pub/Sub redeliver).
 """
 
 from __future__ import annotations
@@ -21,35 +21,29 @@ from typing import Any
 
 import requests
 
+from local_cloud.cloudevents import storage_finalized_headers
 from local_cloud.processes import serve_until_signalled
-
-FINALIZED = "google.cloud.storage.object.v1.finalized"
-EVENT_TYPES = {"OBJECT_FINALIZE": FINALIZED}
 
 
 def cloud_event_headers(push: dict[str, Any]) -> tuple[dict[str, str], bytes] | None:
     """The binary-mode CloudEvent for one Pub/Sub push body, or ``None`` if it is not a finalize."""
     message = push.get("message") or {}
     attributes = message.get("attributes") or {}
-    event_type = EVENT_TYPES.get(attributes.get("eventType", ""))
-    if event_type is None:
+    if attributes.get("eventType") != "OBJECT_FINALIZE":
         return None
     data = base64.b64decode(message.get("data") or "")
     resource = json.loads(data or b"{}")
     bucket = attributes.get("bucketId") or resource.get("bucket", "")
     name = attributes.get("objectId") or resource.get("name", "")
-    headers = {
-        "Content-Type": "application/json",
-        "ce-specversion": "1.0",
-        "ce-id": str(message.get("messageId") or message.get("message_id") or ""),
-        "ce-type": event_type,
-        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
-        "ce-subject": f"objects/{name}",
-        "ce-time": str(
-            attributes.get("eventTime") or message.get("publishTime") or resource.get("updated")
-        ),
-        "ce-bucket": bucket,
-    }
+    event_time = (
+        attributes.get("eventTime") or message.get("publishTime") or resource.get("updated")
+    )
+    headers = storage_finalized_headers(
+        bucket,
+        name,
+        event_id=str(message.get("messageId") or message.get("message_id") or ""),
+        time=str(event_time),
+    )
     return headers, data
 
 

@@ -58,15 +58,6 @@ def fake_gcs_binary() -> Path:
     return found[0]
 
 
-def _forget_cached_clients() -> None:
-    """Clients cached in this process were built for the previous emulators' addresses."""
-    from functions import gcs, poll_tasks, results
-
-    gcs.client.cache_clear()
-    results.publisher.cache_clear()
-    poll_tasks._client.cache_clear()
-
-
 @dataclass
 class Ports:
     gcs: int = 0
@@ -205,7 +196,6 @@ class LocalCloud:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         self._saved_env = {key: os.environ.get(key) for key in self.client_env()}
         os.environ.update(self.client_env())
-        _forget_cached_clients()
         try:
             self._start_pubsub()
             self._create_topics()
@@ -232,7 +222,6 @@ class LocalCloud:
             else:
                 os.environ[key] = value
         self._saved_env = {}
-        _forget_cached_clients()
 
     def check_alive(self) -> None:
         for process in self.processes:
@@ -307,8 +296,8 @@ class LocalCloud:
         self._spawn("fake-gcs-server", argv, {}, self.ports.gcs)
         from functions import gcs
 
-        gcs.client().create_bucket(BUCKET)
-        gcs.client().create_bucket(MANUAL_BUCKET)
+        gcs.make_storage_client().create_bucket(BUCKET)
+        gcs.make_storage_client().create_bucket(MANUAL_BUCKET)
 
     def _start_tasks(self) -> None:
         argv = [sys.executable, "-m", "local_cloud.tasks_emulator",

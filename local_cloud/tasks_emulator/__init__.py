@@ -9,10 +9,19 @@ names reused within a tombstone period.
 Run it with ``python -m local_cloud.tasks_emulator --host 127.0.0.1 --port 8123`` (prints
 ``READY host:port``), or in-process with :class:`TasksEmulator`. Point clients at it with
 ``CLOUD_TASKS_EMULATOR_HOST`` and :func:`functions.cloud_tasks_client.make_tasks_client`.
+
+Modules: :mod:`~local_cloud.tasks_emulator.state` (queues and tasks, their limits and checks),
+:mod:`~local_cloud.tasks_emulator.retry` (backoff and give-up),
+:mod:`~local_cloud.tasks_emulator.dispatch` (one HTTP attempt),
+:mod:`~local_cloud.tasks_emulator.oidc` (the bearer token),
+:mod:`~local_cloud.tasks_emulator.core` (the backend: state over time, scheduler, dispatchers),
+:mod:`~local_cloud.tasks_emulator.service` (the gRPC service) and ``__main__``.
 """
 
-from local_cloud.tasks_emulator.core import RetryPolicy, RpcError, TasksBackend
+from local_cloud.grpc_common import RpcError
+from local_cloud.tasks_emulator.core import TasksBackend
 from local_cloud.tasks_emulator.oidc import make_oidc_token
+from local_cloud.tasks_emulator.retry import RetryPolicy
 from local_cloud.tasks_emulator.service import CloudTasksService, TasksEmulator
 
 __all__ = [

@@ -1,24 +1,23 @@
 """``python -m local_cloud.tasks_emulator --host 127.0.0.1 --port N [--tombstone-seconds S]``.
 
-Prints ``READY <host>:<port>`` on stdout once serving; logs go to stderr. Stops cleanly on
-SIGTERM or SIGINT.
+How the local cloud starts the emulator as a child process: prints ``READY <host>:<port>`` on
+stdout once serving; logs go to stderr. Stops cleanly on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 
-from local_cloud.processes import serve_until_signalled
-from local_cloud.tasks_emulator.core import DEFAULT_TOMBSTONE_SECONDS
+from local_cloud.grpc_common import listen_parser, serve_emulator
 from local_cloud.tasks_emulator.service import TasksEmulator
+from local_cloud.tasks_emulator.state import DEFAULT_TOMBSTONE_SECONDS
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_cloud.tasks_emulator")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8123, help="0 picks a free port")
+    parser = listen_parser(
+        "python -m local_cloud.tasks_emulator", "Local Cloud Tasks emulator (gRPC).", 8123
+    )
     parser.add_argument(
         "--tombstone-seconds",
         type=float,
@@ -33,19 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-
-    emulator = TasksEmulator(
-        host=args.host,
-        port=args.port,
-        tombstone_seconds=args.tombstone_seconds,
-        dispatch_workers=args.dispatch_workers,
+    return serve_emulator(
+        TasksEmulator(
+            host=args.host,
+            port=args.port,
+            tombstone_seconds=args.tombstone_seconds,
+            dispatch_workers=args.dispatch_workers,
+        )
     )
-
-    def start() -> str:
-        emulator.start()
-        return emulator.address
-
-    return serve_until_signalled(start, emulator.stop)
 
 
 if __name__ == "__main__":

@@ -1,50 +1,26 @@
 """The ``google.cloud.tasks.v2.CloudTasks`` gRPC service on top of :class:`TasksBackend`.
 
-No generated stubs: a generic handler maps each method path to a function and uses the proto-plus
-message classes of ``google.cloud.tasks_v2`` to (de)serialise requests and responses.
+Kept apart from the backend so that the backend speaks in queues and tasks, not requests: each
+method marked with :func:`~local_cloud.grpc_common.rpc` unpacks one request, calls the backend
+and wraps its answer; the proto-plus message classes of ``google.cloud.tasks_v2`` (de)serialise
+them, so no generated stubs are needed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from concurrent import futures
-from typing import Any
 
 import grpc
 from google.cloud import tasks_v2
 from google.protobuf import empty_pb2
 
-from local_cloud.tasks_emulator.core import DEFAULT_TOMBSTONE_SECONDS, RpcError, TasksBackend
+from local_cloud.grpc_common import rpc, service_handler, start_server
+from local_cloud.tasks_emulator.core import TasksBackend
+from local_cloud.tasks_emulator.state import DEFAULT_TOMBSTONE_SECONDS
 
 log = logging.getLogger("local_cloud.tasks_emulator")
 
 SERVICE_NAME = "google.cloud.tasks.v2.CloudTasks"
-
-
-def _serialize_empty(_: empty_pb2.Empty) -> bytes:
-    return b""
-
-
-def _handler(
-    fn: Callable[[Any], Any],
-    request_type: Any,
-    response_serializer: Callable[[Any], bytes],
-) -> grpc.RpcMethodHandler:
-    def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return fn(request)
-        except RpcError as exc:
-            context.abort(exc.code, exc.message)
-        except Exception:
-            log.exception("internal error in %s", getattr(fn, "__name__", fn))
-            context.abort(grpc.StatusCode.INTERNAL, "internal error in the Cloud Tasks emulator")
-
-    return grpc.unary_unary_rpc_method_handler(
-        behaviour,
-        request_deserializer=request_type.deserialize,
-        response_serializer=response_serializer,
-    )
 
 
 class CloudTasksService:
@@ -53,74 +29,65 @@ class CloudTasksService:
     def __init__(self, backend: TasksBackend) -> None:
         self._b = backend
 
+    @rpc(tasks_v2.CreateQueueRequest, tasks_v2.Queue)
     def create_queue(self, r: tasks_v2.CreateQueueRequest) -> tasks_v2.Queue:
         return self._b.create_queue(r.parent, r.queue)
 
+    @rpc(tasks_v2.GetQueueRequest, tasks_v2.Queue)
     def get_queue(self, r: tasks_v2.GetQueueRequest) -> tasks_v2.Queue:
         return self._b.get_queue(r.name)
 
+    @rpc(tasks_v2.ListQueuesRequest, tasks_v2.ListQueuesResponse)
     def list_queues(self, r: tasks_v2.ListQueuesRequest) -> tasks_v2.ListQueuesResponse:
         queues, token = self._b.list_queues(r.parent, r.page_size, r.page_token)
         return tasks_v2.ListQueuesResponse(queues=queues, next_page_token=token)
 
+    @rpc(tasks_v2.UpdateQueueRequest, tasks_v2.Queue)
     def update_queue(self, r: tasks_v2.UpdateQueueRequest) -> tasks_v2.Queue:
         paths = list(r.update_mask.paths) if "update_mask" in r else []
         return self._b.update_queue(r.queue, paths)
 
+    @rpc(tasks_v2.DeleteQueueRequest)
     def delete_queue(self, r: tasks_v2.DeleteQueueRequest) -> empty_pb2.Empty:
         self._b.delete_queue(r.name)
         return empty_pb2.Empty()
 
+    @rpc(tasks_v2.PurgeQueueRequest, tasks_v2.Queue)
     def purge_queue(self, r: tasks_v2.PurgeQueueRequest) -> tasks_v2.Queue:
         return self._b.purge_queue(r.name)
 
+    @rpc(tasks_v2.PauseQueueRequest, tasks_v2.Queue)
     def pause_queue(self, r: tasks_v2.PauseQueueRequest) -> tasks_v2.Queue:
         return self._b.set_queue_state(r.name, tasks_v2.Queue.State.PAUSED)
 
+    @rpc(tasks_v2.ResumeQueueRequest, tasks_v2.Queue)
     def resume_queue(self, r: tasks_v2.ResumeQueueRequest) -> tasks_v2.Queue:
         return self._b.set_queue_state(r.name, tasks_v2.Queue.State.RUNNING)
 
+    @rpc(tasks_v2.CreateTaskRequest, tasks_v2.Task)
     def create_task(self, r: tasks_v2.CreateTaskRequest) -> tasks_v2.Task:
         return self._b.create_task(r.parent, r.task, r.response_view)
 
+    @rpc(tasks_v2.GetTaskRequest, tasks_v2.Task)
     def get_task(self, r: tasks_v2.GetTaskRequest) -> tasks_v2.Task:
         return self._b.get_task(r.name, r.response_view)
 
+    @rpc(tasks_v2.ListTasksRequest, tasks_v2.ListTasksResponse)
     def list_tasks(self, r: tasks_v2.ListTasksRequest) -> tasks_v2.ListTasksResponse:
         tasks, token = self._b.list_tasks(r.parent, r.response_view, r.page_size, r.page_token)
         return tasks_v2.ListTasksResponse(tasks=tasks, next_page_token=token)
 
+    @rpc(tasks_v2.DeleteTaskRequest)
     def delete_task(self, r: tasks_v2.DeleteTaskRequest) -> empty_pb2.Empty:
         self._b.delete_task(r.name)
         return empty_pb2.Empty()
 
+    @rpc(tasks_v2.RunTaskRequest, tasks_v2.Task)
     def run_task(self, r: tasks_v2.RunTaskRequest) -> tasks_v2.Task:
         return self._b.run_task(r.name, r.response_view)
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
-        q, t = tasks_v2.Queue.serialize, tasks_v2.Task.serialize
-        methods = {
-            "CreateQueue": _handler(self.create_queue, tasks_v2.CreateQueueRequest, q),
-            "GetQueue": _handler(self.get_queue, tasks_v2.GetQueueRequest, q),
-            "ListQueues": _handler(
-                self.list_queues, tasks_v2.ListQueuesRequest, tasks_v2.ListQueuesResponse.serialize
-            ),
-            "UpdateQueue": _handler(self.update_queue, tasks_v2.UpdateQueueRequest, q),
-            "DeleteQueue": _handler(
-                self.delete_queue, tasks_v2.DeleteQueueRequest, _serialize_empty
-            ),
-            "PurgeQueue": _handler(self.purge_queue, tasks_v2.PurgeQueueRequest, q),
-            "PauseQueue": _handler(self.pause_queue, tasks_v2.PauseQueueRequest, q),
-            "ResumeQueue": _handler(self.resume_queue, tasks_v2.ResumeQueueRequest, q),
-            "CreateTask": _handler(self.create_task, tasks_v2.CreateTaskRequest, t),
-            "GetTask": _handler(self.get_task, tasks_v2.GetTaskRequest, t),
-            "ListTasks": _handler(
-                self.list_tasks, tasks_v2.ListTasksRequest, tasks_v2.ListTasksResponse.serialize
-            ),
-            "DeleteTask": _handler(self.delete_task, tasks_v2.DeleteTaskRequest, _serialize_empty),
-            "RunTask": _handler(self.run_task, tasks_v2.RunTaskRequest, t),
-        }
-        return grpc.method_handlers_generic_handler(SERVICE_NAME, methods)
+        return service_handler(SERVICE_NAME, self, log)
 
 
 class TasksEmulator:
@@ -155,17 +122,14 @@ class TasksEmulator:
         return f"{self.host}:{self.port}"
 
     def start(self) -> TasksEmulator:
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="tasks-emulator-grpc")
+        self._server, self.port = start_server(
+            self.host,
+            self.port,
+            (CloudTasksService(self.backend).generic_handler(),),
+            max_workers=16,
+            thread_name_prefix="tasks-emulator-grpc",
         )
-        server.add_generic_rpc_handlers((CloudTasksService(self.backend).generic_handler(),))
-        bound = server.add_insecure_port(f"{self.host}:{self.port}")
-        if bound == 0:
-            raise OSError(f"cannot listen on {self.host}:{self.port}")
-        self.port = bound
         self.backend.start()
-        server.start()
-        self._server = server
         log.info("Cloud Tasks emulator listening on %s", self.address)
         return self
 

@@ -31,7 +31,7 @@ BUCKET = "client-test"
 
 @pytest.fixture(scope="module")
 def client_bucket(storage_emulator: str) -> str:
-    gcs.client().create_bucket(BUCKET)
+    gcs.make_storage_client().create_bucket(BUCKET)
     return BUCKET
 
 
@@ -65,7 +65,7 @@ def client_for(sim: LeanplumSimulator, key: str = DEV) -> tuple[LeanplumClient, 
 def csv_file(rows: int = 2) -> str:
     name = f"in/{uuid.uuid4().hex}.csv"
     body = "userId,event,time\n" + "".join(f"u{i},open,1764000000\n" for i in range(rows))
-    gcs.client().bucket(BUCKET).blob(name).upload_from_string(body)
+    gcs.make_storage_client().bucket(BUCKET).blob(name).upload_from_string(body)
     return name
 
 

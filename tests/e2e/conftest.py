@@ -39,14 +39,14 @@ class Pipeline:
     def upload(self, name: str, data: bytes) -> int:
         from functions import gcs
 
-        blob = gcs.client().bucket(BUCKET).blob(name)
+        blob = gcs.make_storage_client().bucket(BUCKET).blob(name)
         blob.upload_from_string(data, content_type="text/csv")
         return int(blob.generation or 0)
 
     def read(self, name: str) -> bytes:
         from functions import gcs
 
-        return bytes(gcs.client().bucket(BUCKET).blob(name).download_as_bytes())
+        return bytes(gcs.make_storage_client().bucket(BUCKET).blob(name).download_as_bytes())
 
     def assert_valid(self, message: dict[str, Any]) -> None:
         """Every published message must match the versioned JSON Schema in the repository."""
@@ -138,18 +138,12 @@ class Pipeline:
         """Deliver the finalize event of one object version to the ingest function, as Eventarc
         does (binary CloudEvent, the object resource as data); returns the HTTP status."""
         from functions import gcs
+        from local_cloud.cloudevents import storage_finalized_headers
 
-        blob = gcs.client().bucket(bucket).get_blob(name, generation=generation)
+        blob = gcs.make_storage_client().bucket(bucket).get_blob(name, generation=generation)
         resource = dict(blob._properties) if blob is not None else {
             "bucket": bucket, "name": name, "generation": str(generation)}  # fmt: skip
-        headers = {
-            "Content-Type": "application/json",
-            "ce-specversion": "1.0",
-            "ce-id": uuid.uuid4().hex,
-            "ce-type": "google.cloud.storage.object.v1.finalized",
-            "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
-            "ce-subject": f"objects/{name}",
-        }
+        headers = storage_finalized_headers(bucket, name)
         reply = requests.post(self.cloud.ingest_url, json=resource, headers=headers, timeout=600)
         return reply.status_code
 
@@ -158,7 +152,7 @@ class Pipeline:
         from functions import gcs
         from functions.config import RECORDS_PREFIX
 
-        blobs = gcs.client().list_blobs(bucket, prefix=f"{RECORDS_PREFIX}{name}/")
+        blobs = gcs.make_storage_client().list_blobs(bucket, prefix=f"{RECORDS_PREFIX}{name}/")
         found = [json.loads(b.download_as_bytes()) for b in blobs if not
                  b.name.rsplit("/", 1)[-1].startswith("sha256-")]  # fmt: skip
         return sorted(found, key=lambda r: int(r["generation"]))

@@ -45,7 +45,7 @@ class _Hook:
     pattern: str
     times: int
     fault: FaultKind | None = None
-    action: Callable[[], None] | None = None
+    action: Callable[[], object] | None = None
 
 
 @dataclass
@@ -54,6 +54,11 @@ class MemoryStore:
 
     live: dict[tuple[str, str], _Object] = field(default_factory=dict)
     calls: list[tuple[Op, str]] = field(default_factory=list)
+    #: Die (:class:`Crash`) at this mutating call (write, copy, delete; 1-based), before it
+    #: lands or, with ``crash_after_landing``, after it landed but before it answered.
+    crash_at_mutation: int | None = None
+    crash_after_landing: bool = False
+    mutations: int = 0
     _hooks: list[_Hook] = field(default_factory=list)
     _generations: itertools.count[int] = field(
         default_factory=lambda: itertools.count(1_700_000_000_000_001)
@@ -64,7 +69,7 @@ class MemoryStore:
         """The next ``times`` calls of ``op`` on a name matching ``pattern`` fail with ``kind``."""
         self._hooks.append(_Hook(op, pattern, times, fault=kind))
 
-    def on(self, op: Op, pattern: str, action: Callable[[], None], times: int = 1) -> None:
+    def on(self, op: Op, pattern: str, action: Callable[[], object], times: int = 1) -> None:
         """Run ``action`` just before the next ``times`` calls of ``op`` on matching names."""
         self._hooks.append(_Hook(op, pattern, times, action=action))
 
@@ -116,6 +121,7 @@ class MemoryStore:
         data = source if isinstance(source, bytes) else _read_all(source)
         self._check_precondition(bucket, name, if_generation_match)
         info = self._store(bucket, name, data, metadata or {})
+        self._maybe_crash(landed=True)
         if fault == "lost_answer":
             raise PreconditionFailed(f"gs://{bucket}/{name}: the retry met its own write (412)")
         return info
@@ -127,6 +133,7 @@ class MemoryStore:
             raise ObjectNotFound(f"gs://{bucket}/{name}#{generation}: not found")
         self._check_precondition(bucket, destination, 0)
         info = self._store(bucket, destination, source.data, dict(source.info.metadata))
+        self._maybe_crash(landed=True)
         if fault == "lost_answer":
             raise PreconditionFailed(f"gs://{bucket}/{destination}: the retry met its own copy")
         return info
@@ -160,9 +167,17 @@ class MemoryStore:
         self.live[(bucket, name)] = _Object(data, info)
         return info
 
+    def _maybe_crash(self, *, landed: bool) -> None:
+        if self.crash_at_mutation == self.mutations and landed == self.crash_after_landing:
+            self.crash_at_mutation = None
+            raise Crash(f"crashed at mutation {self.mutations}")
+
     def _enter(self, op: Op, name: str) -> FaultKind | None:
         """Log the call, run the hooks that match, raise or return an injected fault."""
         self.calls.append((op, name))
+        if op in ("write", "copy", "delete"):
+            self.mutations += 1
+            self._maybe_crash(landed=False)
         for hook in list(self._hooks):
             if hook.op != op or not fnmatch.fnmatchcase(name, hook.pattern) or hook.times <= 0:
                 continue

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
-from local_cloud.relay import FINALIZED, cloud_event_headers
+from local_cloud.cloudevents import FINALIZED
+from local_cloud.relay import cloud_event_headers
 
 RESOURCE = {"bucket": "bkt", "name": "incoming/a b.csv", "generation": "17", "md5Hash": "x=="}
 
