@@ -13,7 +13,7 @@ with a missing variable fails at start-up with a message naming it, not at the f
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache, partial
 from typing import Any, cast
 
@@ -34,6 +34,14 @@ from functions.results import PubSubPublisher
 from functions.services import IngestServices, PollerServices
 
 
+def _leanplum_factory(config: IngestConfig | PollerConfig) -> Callable[[], LeanplumClient]:
+    """A fresh client (its own HTTP session) per event or poll: sessions are not shared
+    between the threads an instance may run."""
+    return partial(
+        LeanplumClient, config.leanplum_api_url, config.leanplum_app_id, config.leanplum_dev_key
+    )
+
+
 def build_ingest_services(config: IngestConfig) -> IngestServices:
     """The ingest function's clients for ``config`` (also used by tests that run it in-process)."""
     register_secret(config.leanplum_dev_key)
@@ -50,12 +58,7 @@ def build_ingest_services(config: IngestConfig) -> IngestServices:
             service_account=config.tasks_service_account,
             first_delay_seconds=config.poll_first_delay_seconds,
         ),
-        leanplum=partial(
-            LeanplumClient,
-            config.leanplum_api_url,
-            config.leanplum_app_id,
-            config.leanplum_dev_key,
-        ),
+        leanplum=_leanplum_factory(config),
     )
 
 
@@ -68,12 +71,7 @@ def build_poller_services(config: PollerConfig) -> PollerServices:
         objects=objects,
         records=RecordStore(objects),
         publisher=PubSubPublisher(PublisherClient(), config.results_topic),
-        leanplum=partial(
-            LeanplumClient,
-            config.leanplum_api_url,
-            config.leanplum_app_id,
-            config.leanplum_dev_key,
-        ),
+        leanplum=_leanplum_factory(config),
     )
 
 

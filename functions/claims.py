@@ -7,22 +7,19 @@ create-only write, so two deliveries of the same event can never both go on:
   lease; a later delivery stops, waits (:class:`RetryLater`) or takes over an expired lease;
 - :func:`is_own_rewrite` recognises the event of the importer's own rewrite through the record
   of the generation it replaced (metadata only says which record to read);
-- :func:`is_duplicate` claims the file's content (sha256) for its object name, so identical
+- :mod:`functions.content_claims` claims the file's content for its object name, so identical
   bytes uploaded again start no second job.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 
-from functions.config import RECORDS_PREFIX
 from functions.errors import ImporterError, StaleGenerationError
 from functions.events import FinalizedObject
 from functions.import_record import ImportRecord, Timings
 from functions.lifecycle import State, publish_pending
 from functions.logs import info, warning
-from functions.objects import write_once
 from functions.results import finish
 from functions.services import IngestServices
 
@@ -144,50 +141,3 @@ def is_own_rewrite(obj: FinalizedObject, services: IngestServices) -> bool:
     return source.output_generation == obj.generation or (
         source.output_md5 is not None and source.output_md5 == obj.md5_hash
     )
-
-
-def content_claim_name(object_name: str, sha256: str) -> str:
-    """The create-only object that says which generation owns these bytes under this name."""
-    return f"{RECORDS_PREFIX}{object_name}/sha256-{sha256}.json"
-
-
-def is_duplicate(record: ImportRecord, sha256: str, services: IngestServices) -> bool:
-    """Claim this content for this object name; True when another version already owns it.
-
-    A claim whose owner was rejected or superseded does not count (the person fixed the
-    problem and uploaded again, or the file never reached Leanplum).
-    """
-    objects = services.objects
-    name = content_claim_name(record.object, sha256)
-    body = json.dumps({"generation": record.generation}).encode()
-    try:
-        write_once(
-            objects,
-            record.bucket,
-            name,
-            body,
-            if_generation_match=0,
-            content_type="application/json",
-        )
-        return False
-    except StaleGenerationError:
-        pass
-    found = objects.read(record.bucket, name)
-    if found is None:
-        return False
-    owner_generation = int(json.loads(found[0])["generation"])
-    if owner_generation == record.generation:
-        return False
-    owner = services.records.load(record.bucket, record.object, owner_generation)
-    if owner is not None and owner.state in (State.REJECTED, State.SUPERSEDED):
-        write_once(
-            objects,
-            record.bucket,
-            name,
-            body,
-            if_generation_match=found[1].generation,
-            content_type="application/json",
-        )
-        return False
-    info("Duplicate content", step="duplicate", duplicate_of=str(owner_generation), **record.fields)
-    return True

@@ -26,10 +26,6 @@ EXIT_USAGE = 2
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
 
 
-class _UsageError(Exception):
-    """A bad argument; argparse-style message, exit code 2."""
-
-
 def _parse_now(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -169,6 +169,11 @@ class ImportRecord:
     parts: list[Part] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
     task_name: str | None = None
+    #: Why a later part's job could not start after earlier parts' jobs did (those are polled
+    #: and reported; the file still ends FAILED).
+    start_error: str | None = None
+    #: Poll attempts seen (counted here, not read from a header a caller could set).
+    poll_attempts: int = 0
     validation: ValidationSummary = field(default_factory=ValidationSummary)
     uris: Uris = field(default_factory=Uris)
     reason: str | None = None
@@ -181,6 +186,10 @@ class ImportRecord:
     @property
     def terminal(self) -> bool:
         return self.state.terminal
+
+    def reached(self, state: State) -> bool:
+        """Whether the record's timeline ever entered ``state``."""
+        return any(t.state == state for t in self.history)
 
     @property
     def rows_sent(self) -> int:
@@ -221,6 +230,11 @@ class ImportRecord:
             result=self.result,
             published=self.published,
         )
+        # Written only once used, so records keep the shape earlier importers read.
+        if self.start_error is not None:
+            data["start_error"] = self.start_error
+        if self.poll_attempts:
+            data["poll_attempts"] = self.poll_attempts
         return data
 
     def to_json(self) -> bytes:
@@ -245,6 +259,8 @@ class ImportRecord:
             "reason",
             "result",
             "published",
+            "start_error",
+            "poll_attempts",
         }
         typed = {"state", "history", "parts", "report", "uris", *_TIMING_KEYS}
         state = State(values.get("state", State.RECEIVED))

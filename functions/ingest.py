@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from functions import staging
-from functions.claims import claim, is_duplicate, is_own_rewrite, release
+from functions.claims import claim, is_own_rewrite, release
+from functions.content_claims import duplicate_owner
 from functions.errors import StaleGenerationError
 from functions.events import FinalizedObject, is_importable
 from functions.import_record import ImportRecord, ValidationSummary
@@ -71,6 +72,18 @@ def _end(record: ImportRecord, state: State, reason: str | None, services: Inges
     finish(record, state, reason=reason, records=services.records, publisher=services.publisher)
 
 
+def _is_duplicate(record: ImportRecord, sha256: str, services: IngestServices, what: str) -> bool:
+    """End ``record`` as DUPLICATE when another version already sent these bytes."""
+    if services.config.duplicate_policy != "skip":
+        return False
+    owner = duplicate_owner(record, sha256, services)
+    if owner is None:
+        return False
+    reason = f"{what} imported under this name (generation {owner})"
+    _end(record, State.DUPLICATE, reason, services)
+    return True
+
+
 def _process(obj: FinalizedObject, record: ImportRecord, services: IngestServices) -> str:
     config = services.config
     with tempfile.TemporaryDirectory(prefix="importer-") as tmp:
@@ -83,6 +96,7 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
             info("Stopped: the object was replaced", step="download", **obj.fields)
             return "superseded"
         record.sha256, record.size_bytes = digests.sha256, digests.size
+        services.records.save(record)  # the digest is on record before any claim names it
         info(
             "Downloaded",
             step="download",
@@ -91,9 +105,7 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
             **obj.fields,
         )
 
-        if config.duplicate_policy == "skip" and is_duplicate(record, digests.sha256, services):
-            reason = "identical bytes were already imported under this name"
-            _end(record, State.DUPLICATE, reason, services)
+        if _is_duplicate(record, digests.sha256, services, "identical bytes were already"):
             return "duplicate"
 
         normalized, rejected = work / "normalized.csv", work / "rejected.csv"
@@ -123,6 +135,12 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
             _end(record, State.REJECTED, report.refusal_reason, services)
             return "rejected"
 
+        output = staging.Digests.of_file(normalized)
+        record.output_sha256, record.output_md5 = output.sha256, output.md5_b64
+        if output.sha256 != digests.sha256:
+            services.records.save(record)
+            if _is_duplicate(record, output.sha256, services, "the normalised bytes were already"):
+                return "duplicate"
         if not staging.rewrite_in_place(obj, record, normalized, services):
             _end(
                 record,

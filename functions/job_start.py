@@ -27,10 +27,8 @@ ANSWER_LOST_ADVICE = (
 def _live_output_replaced(
     obj: FinalizedObject, record: ImportRecord, services: IngestServices
 ) -> bool:
-    """Whether a newer upload replaced our rewrite since it was made (one-part files only:
-    parts live under the reserved prefix, where uploads do not go)."""
-    if len(record.parts) != 1 or record.parts[0].file != obj.name:
-        return False
+    """Whether a newer upload replaced our rewrite since it was made: the person or exporter
+    meant the newer version, which has its own event."""
     live = services.objects.stat(obj.bucket, obj.name)
     return live is None or live.generation != record.output_generation
 
@@ -52,10 +50,17 @@ def start_jobs(obj: FinalizedObject, record: ImportRecord, services: IngestServi
     services.records.save(record, State.JOB_STARTING)
     client = services.leanplum()
     try:
-        for part in record.parts:
+        for number, part in enumerate(record.parts, start=1):
             if part.job_id:
                 continue
-            part.job_id = client.start_import(obj.bucket, part.file)
+            try:
+                part.job_id = client.start_import(obj.bucket, part.file)
+            except LeanplumError as exc:
+                if not record.job_ids:
+                    raise
+                # Earlier parts are in Leanplum: poll and report them; the file ends FAILED.
+                record.start_error = _part_failed(number, len(record.parts), exc)
+                break
             record.job_ids.append(part.job_id)
             services.records.save(record)  # a crash before the next part still names this job
             info(
@@ -68,16 +73,13 @@ def start_jobs(obj: FinalizedObject, record: ImportRecord, services: IngestServi
     except AnswerLost as exc:
         end(State.FAILED, f"{exc.message}; {ANSWER_LOST_ADVICE}")
         return "failed"
-    except (RateLimited, ServerError, ConnectionFailed) as exc:
-        if not record.job_ids:
-            # Leanplum answered (or was never reached) and made no job: nothing is ambiguous,
-            # so go back a step and let Eventarc redeliver the event, bounded by MAX_ATTEMPTS.
-            services.records.save(record, State.VALIDATED)
-            raise
-        end(State.FAILED, _after_jobs(exc, record))
-        return "failed"
+    except (RateLimited, ServerError, ConnectionFailed):
+        # Leanplum answered (or was never reached) and made no job: nothing is ambiguous,
+        # so go back a step and let Eventarc redeliver the event, bounded by MAX_ATTEMPTS.
+        services.records.save(record, State.VALIDATED)
+        raise
     except LeanplumError as exc:
-        end(State.FAILED, _after_jobs(exc, record))
+        end(State.FAILED, exc.message)
         return "failed"
     finally:
         client.close()
@@ -87,7 +89,6 @@ def start_jobs(obj: FinalizedObject, record: ImportRecord, services: IngestServi
     return "job_started"
 
 
-def _after_jobs(exc: LeanplumError, record: ImportRecord) -> str:
-    if not record.job_ids:
-        return exc.message
-    return f"{exc.message} (after starting jobs {', '.join(record.job_ids)})"
+def _part_failed(number: int, total: int, exc: LeanplumError) -> str:
+    advice = f"; {ANSWER_LOST_ADVICE}" if isinstance(exc, AnswerLost) else ""
+    return f"part {number} of {total} could not start: {exc.message}{advice}"

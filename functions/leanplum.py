@@ -21,9 +21,9 @@ made) or when the connection could not be opened; a timeout or reset after the r
 out raises :class:`AnswerLost`.
 
 Reply elements are read by :mod:`functions.leanplum_replies`, the same rule the results-file
-join uses. The ``multi`` key travels in the POST body; ``getMultiResults`` is a documented GET,
-so its key is in the query string: no message quotes a URL or a library's exception text, and
-every message and body excerpt goes through :func:`functions.logs.redact`.
+join uses. The key travels only in POST bodies (``getMultiResults`` too, though documented as a
+GET), never in a URL; no message quotes a URL or a library's exception text, and every message
+and body excerpt goes through :func:`functions.logs.redact`.
 """
 
 from __future__ import annotations
@@ -187,16 +187,19 @@ class LeanplumClient:
     def job_status(self, job_id: str) -> JobStatus:
         """``getMultiResults`` for one job. Counts and ``files`` are read from ``data`` or the
         element itself; an error without a job state is about the request and raises."""
+        # Documented as a GET, but Leanplum's API takes every action as a POST too: the key
+        # then travels in the body, never in a URL that proxies and access logs keep.
         response = self._send(
             "getMultiResults",
-            "GET",
+            "POST",
             self.api_url,
-            params=self._payload("getMultiResults", {"jobId": job_id}),
+            params={"action": "getMultiResults"},
+            data=self._payload("getMultiResults", {"jobId": job_id}),
             idempotent=True,
         )
         element = first_element(_json(response))
-        data = element.get("data") if isinstance(element.get("data"), dict) else {}
-        assert isinstance(data, dict)
+        found = element.get("data")
+        data: dict[str, Any] = found if isinstance(found, dict) else {}
         state = element.get("state") or data.get("state")
         problem = element_problem(element)
         if not state and problem:

@@ -22,11 +22,13 @@ FAILED         FAILED (a job failed, Leanplum accepted no row, a job may exist a
 TIMED_OUT      TIMED_OUT (a job still ran at the poll deadline or the queue's last try)
 REJECTED       REJECTED (the validator refused the file)
 DUPLICATE      DUPLICATE (identical bytes already imported under this name)
-SUPERSEDED     none: a newer upload of the same name has its own event and result
+SUPERSEDED     SUPERSEDED (a newer upload of the same name replaced this version before its
+               job started; the newer version has its own event and result)
 =============  =========================================================================
 
 So a reader never has to combine the two: a FINISHED record always has a SUCCEEDED or PARTIAL
-result, and every other terminal state names its status.
+result, and every other terminal state carries the status of the same name. Every claimed file
+version ends with exactly one result (an exporter tracks each generation it wrote).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Status(StrEnum):
     REJECTED = "REJECTED"
     TIMED_OUT = "TIMED_OUT"
     DUPLICATE = "DUPLICATE"
+    SUPERSEDED = "SUPERSEDED"
 
 
 TERMINAL_STATES = frozenset(
@@ -83,14 +86,14 @@ TERMINAL_STATES = frozenset(
     }
 )
 
-#: The statuses a result may carry in each terminal state (SUPERSEDED publishes nothing).
+#: The statuses a result may carry in each terminal state.
 STATUSES_OF_STATE: dict[State, frozenset[Status]] = {
     State.FINISHED: frozenset({Status.SUCCEEDED, Status.PARTIAL}),
     State.FAILED: frozenset({Status.FAILED}),
     State.TIMED_OUT: frozenset({Status.TIMED_OUT}),
     State.REJECTED: frozenset({Status.REJECTED}),
     State.DUPLICATE: frozenset({Status.DUPLICATE}),
-    State.SUPERSEDED: frozenset(),
+    State.SUPERSEDED: frozenset({Status.SUPERSEDED}),
 }
 
 # Before a job exists, a delivery that takes over an expired lease starts the file again from

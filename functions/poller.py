@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.config import REPORTS_PREFIX
+from functions.errors import StaleGenerationError
 from functions.import_record import ImportRecord
 from functions.leanplum import JobStatus, LeanplumError, RequestRejected
 from functions.lifecycle import State, Status, publish_pending
 from functions.logs import info, warning
-from functions.objects import gs_uri, write_once
+from functions.naming import reports_dir
+from functions.objects import ObjectNotFound, gs_uri, write_once
 from functions.results import LeanplumCounts, finish
 from functions.results_join import JoinedResults, join_results
 from functions.services import LeanplumApi, PollerServices
@@ -68,7 +69,7 @@ def decide(
 ) -> Decision:
     """The end of a file whose jobs are over (or out of time). Pure: no I/O."""
     if timed_out is not None:
-        return Decision(State.TIMED_OUT, Status.TIMED_OUT, timed_out)
+        return Decision(State.TIMED_OUT, Status.TIMED_OUT, _with_start_error(record, timed_out))
     failed = [
         (job, s)
         for job, s in zip(record.job_ids, statuses, strict=True)
@@ -78,8 +79,12 @@ def decide(
         reason = "; ".join(
             f"job {job} {s.state}: {s.error or 'no reason given'}" for job, s in failed
         )
-        return Decision(State.FAILED, Status.FAILED, reason)
+        return Decision(State.FAILED, Status.FAILED, _with_start_error(record, reason))
     joined = joined or JoinedResults()
+    if record.start_error:
+        sent = f"the {len(record.job_ids)} parts that started were imported"
+        accepted = f"{joined.successes} rows accepted, {joined.failures} failed at Leanplum"
+        return Decision(State.FAILED, Status.FAILED, f"{record.start_error}; {sent}: {accepted}")
     if joined.successes == 0:
         return Decision(State.FAILED, Status.FAILED, "Leanplum accepted none of the rows")
     rejected = record.validation.rows_rejected
@@ -89,6 +94,10 @@ def decide(
         )
         return Decision(State.FINISHED, Status.PARTIAL, reason)
     return Decision(State.FINISHED, Status.SUCCEEDED, None)
+
+
+def _with_start_error(record: ImportRecord, reason: str) -> str:
+    return f"{record.start_error}; {reason}" if record.start_error else reason
 
 
 def handle_poll(
@@ -120,20 +129,37 @@ def handle_poll(
         return PollOutcome(200, f"already {record.state}")
     if record.state != State.JOB_STARTED:
         return PollOutcome(503, f"job not started yet ({record.state})")
+    record.poll_attempts += 1
+    try:
+        services.records.save(record)
+    except StaleGenerationError:
+        return PollOutcome(503, "another poll of this file is running")
+    last = record.poll_attempts >= services.config.poll_max_attempts
     client = services.leanplum()
     try:
-        return _poll(record, headers, services, client)
+        return _poll(record, services, client, last=last)
+    except Exception as exc:
+        if not last:
+            raise  # 500: the queue retries with its backoff
+        # Nothing will ask again: end the file with what went wrong rather than drop the task.
+        reason = f"the poller could not finish after {record.poll_attempts} attempts: {exc}"
+        warning("Poll failed on the last attempt", step="poll", reason=reason, **fields)
+        fresh = services.records.reload(record) or record
+        if fresh.terminal:
+            return PollOutcome(200, f"already {fresh.state}")
+        finish(fresh, State.FAILED, reason=reason, records=services.records,
+               publisher=services.publisher)  # fmt: skip
+        return PollOutcome(200, Status.FAILED.value)
     finally:
         client.close()
 
 
 def _poll(
-    record: ImportRecord, headers: Mapping[str, str], services: PollerServices, client: LeanplumApi
+    record: ImportRecord, services: PollerServices, client: LeanplumApi, *, last: bool
 ) -> PollOutcome:
     config = services.config
-    attempt = int(headers.get("X-CloudTasks-TaskRetryCount", "0") or 0) + 1
+    attempt = record.poll_attempts
     overdue = _age_seconds(record.timings.job_started_at) > config.poll_deadline_seconds
-    last = attempt >= config.poll_max_attempts
     why = "the deadline passed" if overdue else "the poller's last attempt came"
     try:
         statuses = [client.job_status(job_id) for job_id in record.job_ids]
@@ -183,9 +209,18 @@ def _conclude(
     """Join the results, store the failed rows, end the record and publish its message."""
     joined = None
     if timed_out is None:
-        joined = join_results(record, statuses, client=client, objects=services.objects)
+        try:
+            joined = join_results(record, statuses, client=client, objects=services.objects)
+        except ObjectNotFound as exc:
+            # The file Leanplum read is gone (deleted by hand, or a record from before the
+            # parts location): Leanplum's own counts stand in for the row-by-row join.
+            warning("Cannot join results to rows", step="join", reason=str(exc), **record.fields)
+            joined = JoinedResults(
+                successes=sum(s.successes or 0 for s in statuses),
+                failures=sum(s.failures or 0 for s in statuses),
+            )
     if joined is not None and joined.failed_rows_csv:
-        name = f"{REPORTS_PREFIX}{record.object}/{record.generation}/failed-rows.csv"
+        name = reports_dir(record.object, record.generation) + "failed-rows.csv"
         write_once(
             services.objects,
             record.bucket,

@@ -10,18 +10,13 @@ illegal move is a bug that raises before anything is written.
 
 from __future__ import annotations
 
-from functions.config import RECORDS_PREFIX
 from functions.errors import StaleGenerationError
 from functions.import_record import ImportRecord, Transition, now_iso
 from functions.lifecycle import State, check_transition
+from functions.naming import record_name
 from functions.objects import ObjectStore, write_once
 
 JSON = "application/json"
-
-
-def record_name(object_name: str, generation: int) -> str:
-    """The record's object name: ``importer/records/<object>/<generation>.json``."""
-    return f"{RECORDS_PREFIX}{object_name}/{generation}.json"
 
 
 class RecordStore:

@@ -132,7 +132,7 @@ DEFAULT_STATUS: dict[State, Status | None] = {
     State.TIMED_OUT: Status.TIMED_OUT,
     State.REJECTED: Status.REJECTED,
     State.DUPLICATE: Status.DUPLICATE,
-    State.SUPERSEDED: None,
+    State.SUPERSEDED: Status.SUPERSEDED,
 }
 
 

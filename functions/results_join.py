@@ -62,7 +62,8 @@ def join_results(
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     header_written = False
-    for part, status in zip(record.parts, statuses, strict=True):
+    started = [part for part in record.parts if part.job_id]  # in job_ids order
+    for part, status in zip(started, statuses, strict=True):
         if status.state != "FINISHED":
             continue
         with tempfile.TemporaryFile() as raw:

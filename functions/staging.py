@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from functions.claims import SOURCE_GENERATION_KEY
-from functions.config import ARCHIVE_PREFIX, PARTS_PREFIX, REPORTS_PREFIX
 from functions.errors import StaleGenerationError
 from functions.events import FinalizedObject
 from functions.import_record import ImportRecord, Part
 from functions.lifecycle import State
 from functions.logs import info, warning
+from functions.naming import archive_name, parts_dir, reports_dir
 from functions.objects import ObjectNotFound, ObjectStore, PreconditionFailed, gs_uri, write_once
 from functions.services import IngestServices
 from functions.validation import LEANPLUM_MAX_FILE_BYTES, split_by_user
@@ -87,7 +87,7 @@ def archive_original(
     """Keep the uploaded bytes at a stable path named in the result (``uris.original``)."""
     if record.uris.original:
         return
-    archive = f"{ARCHIVE_PREFIX}{obj.name}/{obj.generation}.csv"
+    archive = archive_name(obj.name, obj.generation)
     try:
         objects.copy(obj.bucket, obj.name, obj.generation, archive)
     except ObjectNotFound:
@@ -135,7 +135,7 @@ def write_reports(
     obj: FinalizedObject, record: ImportRecord, rejected: Path, objects: ObjectStore
 ) -> None:
     """The validation report, and the rejected rows with their reasons when there are any."""
-    reports = f"{REPORTS_PREFIX}{obj.name}/{obj.generation}/"
+    reports = reports_dir(obj.name, obj.generation)
     body = json.dumps(record.validation.to_report(), indent=1, ensure_ascii=False).encode()
     write_once(
         objects,
@@ -169,18 +169,17 @@ def write_reports(
 def rewrite_in_place(
     obj: FinalizedObject, record: ImportRecord, normalized: Path, services: IngestServices
 ) -> bool:
-    """Replace the upload by its normalised form; False when a newer upload replaced it."""
-    digests = Digests.of_file(normalized)
-    record.output_sha256 = digests.sha256
-    record.output_md5 = digests.md5_b64
+    """Replace the upload by its normalised form; False when a newer upload replaced it.
+
+    ``record.output_md5`` (set by the caller) is on record before the rewrite's event exists.
+    """
     record.uris.normalized = gs_uri(obj.bucket, obj.name)
     if record.output_sha256 == record.sha256:
         record.output_generation = obj.generation
         services.records.save(record, State.VALIDATED)
         info("Already in Leanplum's format: not rewritten", step="rewrite", **obj.fields)
         return True
-    # The md5 is on record before the rewrite's event exists (see claims.is_own_rewrite).
-    services.records.save(record, State.VALIDATED)
+    services.records.save(record, State.VALIDATED)  # see claims.is_own_rewrite
     try:
         with normalized.open("rb") as src:
             written = write_once(
@@ -212,12 +211,18 @@ def rewrite_in_place(
 def prepare_parts(
     obj: FinalizedObject, record: ImportRecord, normalized: Path, work: Path, objects: ObjectStore
 ) -> None:
-    """One part (the object itself) or, above Leanplum's limit, parts split between users."""
+    """The files Leanplum reads: under the reserved prefix, written once by the importer, so
+    that no later upload under the upload's name can change what a job imports or what the
+    poller joins its results to. One part, or above Leanplum's limit, parts split between
+    users."""
+    prefix = parts_dir(obj.name, obj.generation)
     size = normalized.stat().st_size
     if size <= MAX_PART_BYTES:
-        record.parts = [
-            Part(obj.name, record.validation.rows_written, size, gs_uri(obj.bucket, obj.name))
-        ]
+        name = prefix + "part-001.csv"
+        with normalized.open("rb") as src:
+            write_once(objects, obj.bucket, name, src, content_type=CSV, if_generation_match=None)
+        rows = record.validation.rows_written
+        record.parts = [Part(name, rows, size, gs_uri(obj.bucket, name))]
         return
     paths: list[Path] = []
     handles: list[BinaryIO] = []
@@ -236,7 +241,7 @@ def prepare_parts(
             handle.close()
     record.parts = []
     for part, path in zip(infos, paths, strict=True):
-        name = f"{PARTS_PREFIX}{obj.name}/{obj.generation}/part-{part.index + 1:03d}.csv"
+        name = f"{prefix}part-{part.index + 1:03d}.csv"
         with path.open("rb") as src:
             write_once(objects, obj.bucket, name, src, content_type=CSV, if_generation_match=None)
         record.parts.append(Part(name, part.rows, part.bytes, gs_uri(obj.bucket, name)))

@@ -99,6 +99,28 @@ resource "google_storage_bucket_iam_member" "poller_objects" {
   depends_on = [google_storage_bucket.landing]
 }
 
+# Uploaders (people, exporters) get objects under the incoming prefix only: anything under
+# importer/ (the importer's own records and claims) stays out of their reach, so they cannot
+# plant a content claim or edit a record. The bucket-level clause keeps objects.list working.
+resource "google_storage_bucket_iam_member" "uploaders" {
+  for_each = toset(var.uploader_members)
+
+  bucket = local.bucket_name
+  role   = "roles/storage.objectUser"
+  member = each.value
+
+  condition {
+    title       = "uploads-only"
+    description = "Objects under the incoming prefix; never the importer's reserved prefix."
+    expression = join(" || ", [
+      "resource.type == \"storage.googleapis.com/Bucket\"",
+      "resource.name.startsWith(\"${local.objects_path}${var.incoming_prefix}\")",
+    ])
+  }
+
+  depends_on = [google_storage_bucket.landing]
+}
+
 resource "google_storage_bucket_iam_member" "leanplum_reader" {
   count = var.leanplum_reader_member == null ? 0 : 1
 

@@ -427,6 +427,17 @@ variable "message_retention_duration" {
   }
 }
 
+variable "uploader_members" {
+  description = "IAM principals that drop files (people's groups, exporters' service accounts), e.g. [\"group:growth@example.com\", \"serviceAccount:exporter@PROJECT.iam.gserviceaccount.com\"]: granted roles/storage.objectUser on the landing bucket, conditioned to objects under incoming_prefix, so they can never write or read under importer/ (records, content claims, archive, parts)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.uploader_members : can(regex("^(serviceAccount|user|group|domain|principal|principalSet):.+$", m))])
+    error_message = "uploader_members must be IAM principals such as group:NAME@DOMAIN; public members (allUsers, allAuthenticatedUsers) are refused."
+  }
+}
+
 variable "restrict_object_access_to_prefixes" {
   description = "Limit each function's object role on the landing bucket with an IAM condition to the prefixes it works in (ingest: incoming_prefix and importer/; poller: importer/)."
   type        = bool

@@ -8,9 +8,19 @@ they all take them from :func:`storage_finalized_headers`.
 
 from __future__ import annotations
 
+import string
 import uuid
+from urllib.parse import quote
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
+# The CloudEvents HTTP binding (3.1.3.2) sends printable ASCII as is, except space, '"' and '%',
+# and percent-encodes the UTF-8 bytes of everything else.
+_SAFE = "".join(c for c in string.printable if c.isprintable() and c not in ' "%')
+
+
+def header_value(value: str) -> str:
+    """``value`` as the binding puts it in a ``ce-*`` header (object names may be any UTF-8)."""
+    return quote(value, safe=_SAFE, encoding="utf-8")
 
 
 def storage_finalized_headers(
@@ -26,8 +36,8 @@ def storage_finalized_headers(
         "ce-specversion": "1.0",
         "ce-id": uuid.uuid4().hex if event_id is None else event_id,
         "ce-type": FINALIZED,
-        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
-        "ce-subject": f"objects/{name}",
+        "ce-source": header_value(f"//storage.googleapis.com/projects/_/buckets/{bucket}"),
+        "ce-subject": header_value(f"objects/{name}"),
     }
     if time is not None:
         headers["ce-time"] = time

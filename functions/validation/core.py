@@ -112,10 +112,12 @@ def _start(
 
 
 def _encoding_reason(lines: LineSource, row: int) -> str:
-    assert lines.problem is not None
+    problem = lines.problem
+    if problem is None:
+        raise RuntimeError("an encoding refusal without an encoding problem")
     return (
         f"the file is not valid UTF-8: row {row} holds the first invalid byte"
-        f" (byte offset {lines.problem.offset}: {lines.problem.reason});"
+        f" (byte offset {problem.offset}: {problem.reason});"
         " re-export it as UTF-8"
     )
 

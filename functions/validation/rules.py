@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
@@ -32,6 +33,8 @@ MAX_PARAMETERS_PER_EVENT = 50
 OLD_EVENT_DAYS = 365
 MOVED_EVENT_DAYS = 360
 ANALYTICS_DAYS = 7
+#: Distinct event names remembered for the report; past this the list stops growing.
+MAX_COLLECTED_EVENT_NAMES = 10_000
 #: ISO 4217 codes from pycountry's maintained list, not a hand-typed one.
 CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -44,6 +47,7 @@ CURRENCY_UNKNOWN = "currencyCode is not an ISO 4217 code"
 TOO_MANY_PARAMETERS = f"more than {MAX_PARAMETERS_PER_EVENT} parameters with values"
 WRONG_FIELD_COUNT = "row does not have as many fields as the header"
 OLD_EVENT = f"event is more than {OLD_EVENT_DAYS} days old (old_event_policy=reject)"
+BEFORE_EPOCH = "time is before 1970-01-01: a negative Unix time (old_event_policy=keep)"
 
 #: The old-event cut-off moves once per UTC day, see old_event_limit.
 _DAY = 86400.0
@@ -57,6 +61,11 @@ class Kept(NamedTuple):
     seconds: list[float]
     lines: list[str]
     size: int
+
+
+def _is_number(text: str) -> bool:
+    """A decimal number that is finite as a double: "1e999" matches the syntax but is not."""
+    return _NUMBER.fullmatch(text) is not None and math.isfinite(float(text))
 
 
 def _row(columns: Sequence[Sequence[str]], index: int) -> list[str]:
@@ -155,7 +164,8 @@ class ChunkChecker:
         offsets = chunk.offsets
         numbers = None if offsets is None else [first_row + offset for offset in offsets]
         columns: list[Sequence[str]] = list(chunk.columns())
-        assert len(columns) == width
+        if len(columns) != width:
+            raise RuntimeError(f"chunk has {len(columns)} columns, the header {width}")
         return self._check(columns, chunk.count, first_row, numbers, quoted=chunk.quoted)
 
     def _check(
@@ -278,6 +288,11 @@ class ChunkChecker:
                 for index in old:
                     bad.setdefault(index, ("time", OLD_EVENT))
                 old = []
+            elif self._policy == "keep" and min(times) < 0:
+                # Kept as they are, these would reach Leanplum as negative seconds.
+                for index in old:
+                    if times[index] < 0:
+                        bad.setdefault(index, ("time", BEFORE_EPOCH))
         if max(times) > self._future_limit:
             for index, seconds in enumerate(times):
                 if seconds > self._future_limit:
@@ -294,7 +309,7 @@ class ChunkChecker:
         arguments = self._plan.arguments
         if "value" in arguments:
             cells = columns[arguments["value"]]
-            wrong = {cell for cell in set(cells) if cell and not _NUMBER.fullmatch(cell.strip())}
+            wrong = {cell for cell in set(cells) if cell and not _is_number(cell.strip())}
             for index, cell in enumerate(cells):
                 if cell in wrong:
                     bad.setdefault(index, ("value", VALUE_NOT_NUMBER))
@@ -358,5 +373,5 @@ class ChunkChecker:
         if self.event_names_capped:
             return
         self.event_names.update(events)
-        if len(self.event_names) > 10_000:
+        if len(self.event_names) > MAX_COLLECTED_EVENT_NAMES:
             self.event_names_capped = True

@@ -38,20 +38,15 @@ DEFAULT_BUDGET_BYTES = 32 * 1024 * 1024
 RECORD_OVERHEAD = 200
 _MERGE_PIECE = 4096
 
-_by_bucket = itemgetter(0)
 _by_user = itemgetter(1)
 _by_seconds = itemgetter(2)
 _by_line = itemgetter(3)
 _by_user_seconds = itemgetter(1, 2)
 
 
-def bucket_of(user: str) -> int:
-    """Stable across processes (unlike ``hash``), so every run orders users the same way."""
-    return zlib.crc32(user.encode("utf-8")) & (NUM_BUCKETS - 1)
-
-
 def buckets_of(users: list[str]) -> list[int]:
-    """``bucket_of`` for many users at C speed."""
+    """The bucket of each user, at C speed: CRC-32 of its UTF-8 bytes, stable across
+    processes (unlike ``hash``), so every run orders users the same way."""
     mask = NUM_BUCKETS - 1
     return [crc & mask for crc in map(zlib.crc32, map(str.encode, users))]
 
@@ -167,11 +162,17 @@ class UserGrouper:
         self._buffered = 0
         self.spilled_bytes = spill.tell()
 
+    def _spilled(self) -> BinaryIO:
+        """The spill file; only buckets that were spilled are read back from it."""
+        if self._spill is None:
+            raise RuntimeError("UserGrouper: reading back a spilled bucket, but nothing spilled")
+        return self._spill
+
     def _load(self, piece: tuple[int, int]) -> Rows:
         # marshal.loads on bytes read at once: marshal.load on a file reads it in tiny steps.
-        assert self._spill is not None
-        self._spill.seek(piece[0])
-        users, packed, lines = marshal.loads(self._spill.read(piece[1]))
+        spill = self._spilled()
+        spill.seek(piece[0])
+        users, packed, lines = marshal.loads(spill.read(piece[1]))
         seconds = array("d")
         seconds.frombytes(packed)
         return Rows(users, seconds.tolist(), lines)
@@ -208,7 +209,7 @@ class UserGrouper:
 
     def _merge_bucket(self, bucket: int) -> Iterator[list[Record]]:
         """Sort an oversized bucket as runs of at most the budget, then merge them."""
-        assert self._spill is not None
+        self._spilled()
         # Closed in the finally below, after the generator has been drained.
         runs = tempfile.TemporaryFile(prefix="lp-runs-", dir=self._temp_dir)  # noqa: SIM115
         run_pieces: list[list[tuple[int, int]]] = []

@@ -6,6 +6,7 @@ from functions.validation.columns import ColumnPlan
 from functions.validation.report import MAX_LISTED_EVENT_NAMES, ValidationReport
 from functions.validation.rules import (
     ANALYTICS_DAYS,
+    MAX_COLLECTED_EVENT_NAMES,
     MOVED_EVENT_DAYS,
     OLD_EVENT_DAYS,
     ChunkChecker,
@@ -30,7 +31,9 @@ def add_warnings(
         suffix = f" and {more} more" if more > 0 else ""
         capped = ""
         if checker.event_names_capped:
-            capped = " (more than 10000 distinct names; the list is incomplete)"
+            capped = (
+                f" (more than {MAX_COLLECTED_EVENT_NAMES} distinct names; the list is incomplete)"
+            )
         warnings.append(
             "Imported events count as organic: campaigns triggered by these events will fire:"
             f" {listed}{suffix}{capped}"

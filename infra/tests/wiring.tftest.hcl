@@ -303,4 +303,25 @@ run "no_public_members" {
     condition     = length(google_storage_bucket_iam_member.leanplum_reader) == 0
     error_message = "Leanplum gets no access unless leanplum_reader_member is set."
   }
+  assert {
+    condition     = length(google_storage_bucket_iam_member.uploaders) == 0
+    error_message = "No uploader is granted anything unless uploader_members is set."
+  }
+}
+
+run "uploaders_reach_the_incoming_prefix_only" {
+  variables {
+    uploader_members = ["group:growth@example.com", "serviceAccount:exporter@acme-importer-test.iam.gserviceaccount.com"]
+  }
+  assert {
+    condition     = length(google_storage_bucket_iam_member.uploaders) == 2
+    error_message = "Each uploader gets one grant."
+  }
+  assert {
+    condition = alltrue([
+      for g in google_storage_bucket_iam_member.uploaders :
+      strcontains(g.condition[0].expression, "/objects/incoming/") && !strcontains(g.condition[0].expression, "importer/")
+    ])
+    error_message = "Uploaders must be conditioned to the incoming prefix and never reach importer/."
+  }
 }

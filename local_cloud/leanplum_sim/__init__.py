@@ -1,6 +1,6 @@
 """A local Leanplum API simulator: a real HTTP server for the importer's tests.
 
-Behaves as ``/work/shared/leanplum-api.md`` says. Start it with
+Behaves as Leanplum's documented API does (the team's notes, leanplum-api.md). Start it with
 ``python -m local_cloud.leanplum_sim --app-id APP --dev-key DEV --prod-key PROD --port N`` or
 in-process with :func:`start` / :meth:`LeanplumSimulator.stop`. CSV jobs read the object with
 the official google-cloud-storage client (anonymous credentials, project ``local`` when
@@ -8,9 +8,10 @@ the official google-cloud-storage client (anonymous credentials, project ``local
 
 Modules, one job each: ``_config`` (app identity, fault knobs), ``_params`` (request parameters),
 ``_rules`` (documented ``track`` rules), ``_csvfile`` (CSV bytes to actions), ``_actions`` (one
-action to one response), ``_jobs`` (job state from timestamps), ``_gcs`` (read an object),
-``_state`` (locked state, seeded randomness, recordings), ``_api`` (the ``/api`` actions),
-``_server`` (HTTP, faults, admin endpoints), ``__main__`` (CLI).
+action to one response), ``_jobs`` (job state, the worker that checks the rows), ``_gcs``
+(object metadata, download), ``_state`` (locked state, seeded randomness, recordings), ``_api``
+(the ``/api`` actions), ``_server`` (HTTP, faults, admin endpoints), ``__main__`` (CLI),
+``admin`` (:class:`SimulatorAdmin`, the one client of the admin endpoints that tests use).
 
 Behaviours INFERRED (not documented by Leanplum; chosen as a careful client would expect):
 
@@ -23,15 +24,18 @@ Behaviours INFERRED (not documented by Leanplum; chosen as a careful client woul
   JSON header, as in Leanplum's own help article) is read as multipart.
 * ``multi`` is a CSV job when ``createJob``, ``gcsBucket`` or ``file`` is given;
   ``createJob`` other than ``true`` is 400. Missing bucket/object: 404; object above
-  100 MB: 400 (checked on the object's metadata before download); storage unreachable: 502.
-  ``defaultAction`` other than ``track``/``setUserAttributes``: 400.
-* The object is read (its current generation, recorded on the job) when the job is created;
-  rows are evaluated at creation time with "now" = creation time. The job is PENDING for
-  ``pending_seconds``, RUNNING for ``running_seconds``, then FINISHED or FAILED.
-  Rows are evaluated inside the ``multi`` request, so a very large file slows that reply.
+  100 MB: 400; storage unreachable: 502. ``defaultAction`` other than
+  ``track``/``setUserAttributes``: 400. Only these, which need nothing but the object's
+  metadata, refuse ``multi``: it answers with the ``jobId`` at once, whatever the file's size.
+* The job is PENDING for ``pending_seconds``; then it runs in a worker thread: it downloads
+  the generation seen by ``multi`` (recorded on the job) and checks every row with "now" =
+  that moment. It is RUNNING for at least ``running_seconds`` and until the rows are
+  checked, then FINISHED or FAILED. If that generation is gone by then (deleted, replaced
+  without versioning) or storage fails, the job ends FAILED with the reason.
   Applied rows show in ``GET /_sim/events`` only once the job is FINISHED (never for FAILED
-  or never-ending jobs); their names count towards the per-app limits from creation.
-  A simulated FAIL decides the job's fate at creation and evaluates no rows.
+  or never-ending jobs); their names count towards the per-app limits from when the rows are
+  checked. A simulated FAIL decides the job's fate at creation and reads nothing.
+  ``POST /_sim/reset`` and ``stop()`` cancel running workers.
 * A file with a UTF-8 BOM, invalid UTF-8, an empty file, a header with an empty or duplicated
   column name, or CSV syntax errors (e.g. an unterminated quote): the job is still created and
   ends FAILED with the reason; no rows are applied, no results files.
@@ -67,8 +71,17 @@ from __future__ import annotations
 
 from local_cloud.leanplum_sim._config import AppIdentity, KnobError, Knobs
 from local_cloud.leanplum_sim._server import LeanplumSimulator
+from local_cloud.leanplum_sim.admin import SimulatorAdmin, SimulatorAdminError
 
-__all__ = ["AppIdentity", "KnobError", "Knobs", "LeanplumSimulator", "start"]
+__all__ = [
+    "AppIdentity",
+    "KnobError",
+    "Knobs",
+    "LeanplumSimulator",
+    "SimulatorAdmin",
+    "SimulatorAdminError",
+    "start",
+]
 
 
 def start(

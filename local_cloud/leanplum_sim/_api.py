@@ -1,4 +1,8 @@
-"""The ``/api`` actions: key checks, CSV jobs, polling, inline ``multi``, ``track``."""
+"""The ``/api`` actions: key checks, CSV jobs, polling, inline ``multi``, ``track``.
+
+``multi`` with ``createJob`` answers as soon as the object's metadata is read (missing: 404,
+too large: 400, storage down: 502); the rows are checked later by the job (see ``_jobs``).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local_cloud.leanplum_sim import _csvfile, _gcs
+from local_cloud.leanplum_sim import _gcs, _jobs
 from local_cloud.leanplum_sim._actions import SUPPORTED_ACTIONS, error, run_action
-from local_cloud.leanplum_sim._jobs import SIMULATED_FAILURE, Fate, Job
+from local_cloud.leanplum_sim._jobs import SIMULATED_FAILURE, Job
 from local_cloud.leanplum_sim._state import SimState
 
 API_VERSION = "1.0.6"
@@ -91,8 +95,8 @@ class Api:
         if default_action is not None and default_action not in SUPPORTED_ACTIONS:
             raise ApiError(400, f"Unsupported defaultAction {default_action!r}")
         knobs = self.state.snapshot()
-        try:
-            obj = _gcs.read_object(bucket, name, max_bytes=knobs.max_file_bytes)
+        try:  # only the metadata now; the job downloads the file when it runs
+            info = _gcs.stat_object(bucket, name, max_bytes=knobs.max_file_bytes)
         except _gcs.ObjectMissing as exc:
             raise ApiError(404, str(exc)) from None
         except _gcs.ObjectTooLarge as exc:
@@ -103,42 +107,26 @@ class Api:
             job_id=self.state.new_job_id(),
             bucket=bucket,
             file=name,
-            generation=obj.generation,
-            size=obj.size,
+            generation=info.generation,
+            size=info.size,
             default_action=default_action,
             pending_seconds=knobs.pending_seconds,
             running_seconds=knobs.running_seconds,
             lines_per_file=max(1, knobs.results_lines_per_file),
             fate=self.state.decide_fate(),
         )
-        if job.fate is Fate.FAIL:
-            job.error = SIMULATED_FAILURE
-        else:
-            self._process(job, obj.data, set(knobs.warn_events))
-        self.state.add_job(job)
-        return Reply(200, {"response": [{"success": True, "jobId": job.job_id}]})
+        max_bytes = knobs.max_file_bytes
 
-    def _process(self, job: Job, data: bytes, warn_events: set[str]) -> None:
-        now = time.time()
-        try:
-            for row in _csvfile.rows(_csvfile.decode(data), job.default_action):
-                if row.action is None:
-                    job.results.append(error(row.error or "Invalid row"))
-                    continue
-                outcome = run_action(
-                    row.action,
-                    now=now,
-                    catalog=self.state.catalog,
-                    warn_events=warn_events,
-                    require_time=True,
-                )
-                job.results.append(outcome.result)
-                if outcome.record is not None:
-                    job.records.append({"row": len(job.results), **outcome.record})
-        except _csvfile.FileRejected as exc:
-            job.fate, job.error = Fate.FAIL, str(exc)
-            job.results.clear()
-            job.records.clear()
+        def read() -> bytes:
+            try:
+                return _gcs.download(bucket, name, info.generation, max_bytes=max_bytes)
+            except (_gcs.ObjectMissing, _gcs.ObjectTooLarge, _gcs.StorageUnavailable) as exc:
+                raise _jobs.FileUnreadable(str(exc)) from None
+
+        context = _jobs.JobContext(read, self.state.catalog, frozenset(knobs.warn_events))
+        self.state.add_job(job)
+        _jobs.start(job, context)
+        return Reply(200, {"response": [{"success": True, "jobId": job.job_id}]})
 
     # getMultiResults -----------------------------------------------------------------------
     def _get_multi_results(self, params: Mapping[str, Any], key_class: str) -> Reply:

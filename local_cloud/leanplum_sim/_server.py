@@ -15,6 +15,7 @@ from local_cloud.leanplum_sim._api import Api, ApiError, Reply
 from local_cloud.leanplum_sim._config import AppIdentity, KnobError, Knobs
 from local_cloud.leanplum_sim._params import BadRequest, merge
 from local_cloud.leanplum_sim._state import SimState
+from local_cloud.leanplum_sim.admin import SimulatorAdmin
 
 _RESULTS_RE = re.compile(r"^/_sim/results/([0-9A-Za-z_-]+)/([0-9]+)\.json$")
 _JOB_RE = re.compile(r"^/_sim/jobs/([0-9A-Za-z_-]+)$")
@@ -218,6 +219,11 @@ class LeanplumSimulator:
     def api_url(self) -> str:
         return f"{self.base_url}/api"
 
+    @property
+    def admin(self) -> SimulatorAdmin:
+        """A client of this simulator's admin endpoints (reset, knobs, recordings)."""
+        return SimulatorAdmin(self.base_url)
+
     def start(self) -> LeanplumSimulator:
         self._server = _Server((self._host, self._port), self, self._quiet)
         self._thread = threading.Thread(
@@ -227,6 +233,7 @@ class LeanplumSimulator:
         return self
 
     def stop(self) -> None:
+        self.state.cancel_jobs()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -30,9 +30,23 @@ class SimState:
         self.catalog = AppCatalog()
 
     def reset(self) -> None:
-        """Forget requests, jobs, events and names; knobs and randomness go back to start-up."""
+        """Forget requests, jobs, events and names; knobs and randomness go back to start-up.
+
+        Jobs still running are cancelled: their workers stop at the next check and, holding
+        the catalog of before the reset, touch nothing that is kept.
+        """
         with self._lock:
+            self._cancel_locked()
             self._reset_locked()
+
+    def cancel_jobs(self) -> None:
+        """Stop every job's worker (the simulator is stopping)."""
+        with self._lock:
+            self._cancel_locked()
+
+    def _cancel_locked(self) -> None:
+        for job in self._jobs.values():
+            job.cancelled.set()
 
     # knobs and fault decisions -------------------------------------------------------------
     def snapshot(self) -> Knobs:

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from functions import gcs
 from functions.leanplum import (
@@ -44,16 +43,15 @@ def sim(client_bucket: str) -> Iterator[LeanplumSimulator]:
 
 @pytest.fixture(autouse=True)
 def fresh(sim: LeanplumSimulator) -> None:
-    requests.post(f"{sim.base_url}/_sim/reset", timeout=5).raise_for_status()
+    sim.admin.reset()
 
 
 def knobs(sim: LeanplumSimulator, **values: object) -> None:
-    requests.post(f"{sim.base_url}/_sim/config", json=values, timeout=5).raise_for_status()
+    sim.admin.configure(**values)
 
 
 def recorded(sim: LeanplumSimulator, action: str) -> list[dict[str, object]]:
-    entries = requests.get(f"{sim.base_url}/_sim/requests", timeout=5).json()["requests"]
-    return [e for e in entries if e["action"] == action]
+    return sim.admin.requests(action)
 
 
 def client_for(sim: LeanplumSimulator, key: str = DEV) -> tuple[LeanplumClient, list[float]]:
@@ -150,7 +148,7 @@ def test_a_lost_multi_answer_is_never_resent(sim: LeanplumSimulator) -> None:
     with pytest.raises(AnswerLost):
         client.start_import(BUCKET, csv_file())
     assert len(recorded(sim, "multi")) == 1
-    jobs = requests.get(f"{sim.base_url}/_sim/jobs", timeout=5).json()["jobs"]
+    jobs = sim.admin.jobs()
     assert len(jobs) == 1  # the job exists although the answer was lost: hence no resend
 
 

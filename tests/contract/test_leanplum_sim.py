@@ -2,7 +2,8 @@
 
 Real processes and real HTTP: fake-gcs-server (in memory) holds the CSV files, the simulator
 runs in-process on a free port (and once as ``python -m`` to check the CLI), and every call goes
-through ``requests``. Waits are conditions with deadlines, never bare sleeps used as sync.
+through ``requests``; admin calls (reset, knobs, recordings) through the one admin client,
+``SimulatorAdmin``. Waits are conditions with deadlines, never bare sleeps used as sync.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage  # type: ignore[attr-defined]
 
-from local_cloud.leanplum_sim import Knobs, LeanplumSimulator, start
+from local_cloud.leanplum_sim import (
+    Knobs,
+    LeanplumSimulator,
+    SimulatorAdmin,
+    SimulatorAdminError,
+    start,
+)
 from local_cloud.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +71,7 @@ def sim(gcs_host: str) -> Iterator[LeanplumSimulator]:
 def _fresh(request: pytest.FixtureRequest) -> None:
     if "sim" in request.fixturenames:
         sim = request.getfixturevalue("sim")
-        requests.post(f"{sim.base_url}/_sim/reset", timeout=5).raise_for_status()
+        sim.admin.reset()
 
 
 # helpers ------------------------------------------------------------------------------------
@@ -136,19 +143,6 @@ def run_csv(sim: LeanplumSimulator, bucket: storage.Bucket, text: str) -> list[d
     item = wait_done(sim, create_job(sim, upload(bucket, text)))
     assert item["state"] == "FINISHED", item
     return results_of(item)
-
-
-def admin(sim: LeanplumSimulator, path: str) -> Any:
-    resp = requests.get(f"{sim.base_url}/_sim/{path}", timeout=5)
-    resp.raise_for_status()
-    return resp.json()
-
-
-def configure(sim: LeanplumSimulator, **patch: Any) -> dict[str, Any]:
-    resp = requests.post(f"{sim.base_url}/_sim/config", json=patch, timeout=5)
-    assert resp.status_code == 200, resp.text
-    out: dict[str, Any] = resp.json()
-    return out
 
 
 # keys ---------------------------------------------------------------------------------------
@@ -266,7 +260,9 @@ def test_create_job_accepts_every_encoding(
 def test_job_moves_pending_running_finished_on_time(
     sim: LeanplumSimulator, bucket: storage.Bucket
 ) -> None:
-    configure(sim, pending_seconds=1.0, running_seconds=0.5)  # roomy: the first poll is PENDING
+    sim.admin.configure(
+        pending_seconds=1.0, running_seconds=0.5
+    )  # roomy: the first poll is PENDING
     name = upload(bucket, NOW_CSV.format(t=int(time.time())))
     started = time.monotonic()
     job_id = create_job(sim, name)
@@ -311,7 +307,7 @@ def test_finished_job_reports_counts_and_files_in_both_places(
         {"success": False, "error": {"message": "Missing argument userId"}},
         {"success": True},
     ]
-    events = [e for e in admin(sim, "events")["events"] if e["source"] == f"job:{job_id}"]
+    events = sim.admin.events(f"job:{job_id}")
     assert [(e["userId"], e["event"], e.get("params")) for e in events] == [
         ("u1", "Purchase", {"sku": "A1"}),
         ("u2", "Open", None),
@@ -323,7 +319,7 @@ def test_finished_job_reports_counts_and_files_in_both_places(
 def test_results_are_split_across_files_in_order(
     sim: LeanplumSimulator, bucket: storage.Bucket
 ) -> None:
-    configure(sim, results_lines_per_file=3)
+    sim.admin.configure(results_lines_per_file=3)
     now = int(time.time())
     rows = [[f"u{i}", "Tap" if i % 2 else "1", now] for i in range(8)]  # even rows: bad name
     item = wait_done(
@@ -340,10 +336,64 @@ def test_job_records_bucket_file_and_generation(
     generation = bucket.get_blob(name).generation
     job_id = create_job(sim, name)
     wait_done(sim, job_id)
-    (job,) = admin(sim, "jobs")["jobs"]
+    (job,) = sim.admin.jobs()
     assert job["jobId"] == job_id
     assert (job["bucket"], job["file"], job["generation"]) == (BUCKET, name, int(generation))
     assert (job["state"], job["successesCount"], job["failuresCount"]) == ("FINISHED", 1, 0)
+
+
+#: Rows of the large-file test; ``LEANPLUM_SIM_BIG_ROWS=2000000`` measures a bigger one.
+BIG_ROWS = int(os.environ.get("LEANPLUM_SIM_BIG_ROWS", "1000000"))
+
+
+def test_multi_on_a_large_file_answers_at_once_and_the_job_checks_the_rows(
+    sim: LeanplumSimulator, bucket: storage.Bucket
+) -> None:
+    """A job-based API answers ``multi`` without reading the rows: the client's read timeout
+    (60 s) must not depend on the file's size. Every 1000th row lacks its userId."""
+    now = int(time.time())
+    body = "".join(
+        f"{'' if i % 1000 == 999 else f'u{i % 50_000}'},E{i % 3},{now - i % 3600}\n"
+        for i in range(BIG_ROWS)
+    )
+    name = upload(bucket, "userId,event,time\n" + body)
+    del body
+    started = time.monotonic()
+    job_id = create_job(sim, name)
+    answered = time.monotonic() - started
+    job = sim.admin.job(job_id)
+    assert job is not None
+    assert job["done"] is False  # the rows are checked later, by the job
+    item: dict[str, Any] = {}
+
+    def ended() -> bool:
+        item.update(poll(sim, job_id))
+        return item["state"] in ("FINISHED", "FAILED")
+
+    wait_for(ended, 600, f"job {job_id} on {BIG_ROWS} rows", max_interval_s=0.5)
+    finished = time.monotonic() - started
+    print(
+        f"\n{BIG_ROWS} rows: multi answered in {answered:.2f} s, job FINISHED in {finished:.1f} s"
+    )
+    assert answered < 2.0
+    assert item["state"] == "FINISHED", item
+    bad = BIG_ROWS // 1000
+    assert (item["data"]["successesCount"], item["data"]["failuresCount"]) == (BIG_ROWS - bad, bad)
+    assert len(item["data"]["files"]) == -(-BIG_ROWS // 10_000)
+    sim.admin.reset()  # let go of the job's million results
+
+
+def test_a_file_gone_before_the_job_runs_fails_the_job(
+    sim: LeanplumSimulator, bucket: storage.Bucket
+) -> None:
+    sim.admin.configure(pending_seconds=1.0)
+    name = upload(bucket, NOW_CSV.format(t=T))
+    job_id = create_job(sim, name)
+    bucket.blob(name).delete()
+    item = wait_done(sim, job_id, timeout=10)
+    assert item["state"] == "FAILED"
+    assert "deleted or replaced" in item["error"]["message"]
+    assert sim.admin.events(f"job:{job_id}") == []
 
 
 # the documented row rules, one job for the whole table ---------------------------------------
@@ -420,11 +470,11 @@ RULE_COLUMNS = sorted({c for _, row, _ in RULES for c in row})
 
 @pytest.fixture(scope="module")
 def rule_results(gcs_host: str, bucket: storage.Bucket, sim: LeanplumSimulator) -> Any:
-    requests.post(f"{sim.base_url}/_sim/reset", timeout=5).raise_for_status()
+    sim.admin.reset()
     rows = [[row.get(c, "") for c in RULE_COLUMNS] for _, row, _ in RULES]
     job_id = create_job(sim, upload(bucket, csv_text(RULE_COLUMNS, rows)))
     item = wait_done(sim, job_id)
-    events = [e for e in admin(sim, "events")["events"] if e["source"] == f"job:{job_id}"]
+    events = sim.admin.events(f"job:{job_id}")
     return item, results_of(item), {e["row"]: e for e in events}
 
 
@@ -527,13 +577,13 @@ def test_missing_object_or_bucket_is_an_error_reply(
     assert resp.status_code == 404
     assert resp.json()["response"][0]["success"] is False
     assert "not found" in resp.json()["response"][0]["error"]["message"]
-    assert admin(sim, "jobs")["jobs"] == []
+    assert sim.admin.jobs() == []
 
 
 def test_file_over_the_size_limit_is_refused(
     sim: LeanplumSimulator, bucket: storage.Bucket
 ) -> None:
-    configure(sim, max_file_bytes=20)
+    sim.admin.configure(max_file_bytes=20)
     name = upload(bucket, NOW_CSV.format(t=T))
     resp = call(sim, "POST", action="multi", createJob="true", gcsBucket=BUCKET, file=name)
     assert resp.status_code == 400
@@ -583,7 +633,7 @@ def test_inline_multi_and_track_are_applied_and_recorded(sim: LeanplumSimulator)
     resp = call(sim, "POST", key=PROD, action="track", userId="c", event="-bad")
     assert resp.status_code == 400
     assert resp.json()["response"][0]["success"] is False
-    events = admin(sim, "events")["events"]
+    events = sim.admin.events()
     assert [(e["source"], e["action"], e["userId"]) for e in events] == [
         ("multi", "track", "a"),
         ("multi", "setUserAttributes", "a"),
@@ -604,7 +654,7 @@ def test_inline_multi_over_limits_is_403(sim: LeanplumSimulator, users: int, act
     resp = call(sim, "POST", key=PROD, action="multi", data=json.dumps(data))
     assert resp.status_code == 403
     assert "limits" in resp.json()["response"][0]["error"]["message"]
-    assert admin(sim, "events")["events"] == []
+    assert sim.admin.events() == []
 
 
 def test_app_wide_name_limits(sim: LeanplumSimulator) -> None:
@@ -628,7 +678,7 @@ def test_requests_are_recorded_in_order_without_keys(
     poll(sim, job_id)
     call(sim, "POST", key=PROD, action="track", userId="u", event="E")
     call(sim, key="bogus", action="getMultiResults", jobId=job_id)
-    recorded = admin(sim, "requests")["requests"]
+    recorded = sim.admin.requests()
     assert [(r["method"], r["action"], r["key_class"], r["status"]) for r in recorded] == [
         ("POST", "multi", "development", 200),
         ("GET", "getMultiResults", "development", 200),
@@ -638,7 +688,7 @@ def test_requests_are_recorded_in_order_without_keys(
     assert all("clientKey" not in r["params"] for r in recorded)
     assert recorded[0]["params"]["file"]
     assert [r["seq"] for r in recorded] == [1, 2, 3, 4]
-    text = json.dumps(recorded) + json.dumps(admin(sim, "jobs"))
+    text = json.dumps(recorded) + json.dumps(sim.admin.jobs())
     assert DEV not in text
     assert PROD not in text
     assert "bogus" not in text
@@ -648,43 +698,43 @@ def test_requests_are_recorded_in_order_without_keys(
 def test_5xx_share_answers_503_and_does_nothing(
     sim: LeanplumSimulator, bucket: storage.Bucket
 ) -> None:
-    configure(sim, error_5xx_rate=1.0)
+    sim.admin.configure(error_5xx_rate=1.0)
     name = upload(bucket, NOW_CSV.format(t=T))
     resp = call(sim, "POST", action="multi", createJob="true", gcsBucket=BUCKET, file=name)
     assert resp.status_code == 503
     assert resp.json()["response"][0]["success"] is False
-    assert admin(sim, "jobs")["jobs"] == []
-    assert admin(sim, "requests")["requests"][-1]["status"] == 503
+    assert sim.admin.jobs() == []
+    assert sim.admin.requests()[-1]["status"] == 503
 
 
 def test_429_share_has_no_retry_after(sim: LeanplumSimulator) -> None:
-    configure(sim, error_429_rate=1.0)
+    sim.admin.configure(error_429_rate=1.0)
     resp = call(sim, "POST", key=PROD, action="track", userId="u", event="E")
     assert resp.status_code == 429
     assert "Retry-After" not in resp.headers
-    assert admin(sim, "events")["events"] == []
+    assert sim.admin.events() == []
 
 
 def test_fault_shares_are_seeded_and_reproducible(sim: LeanplumSimulator) -> None:
     def pattern() -> list[int]:
-        configure(sim, error_5xx_rate=0.5)
+        sim.admin.configure(error_5xx_rate=0.5)
         return [call(sim, action="getMultiResults", jobId="x").status_code for _ in range(20)]
 
     first = pattern()
-    requests.post(f"{sim.base_url}/_sim/reset", timeout=5).raise_for_status()
+    sim.admin.reset()
     assert pattern() == first
     assert set(first) == {400, 503}
 
 
 def test_added_latency(sim: LeanplumSimulator) -> None:
-    configure(sim, latency_ms=250)
+    sim.admin.configure(latency_ms=250)
     started = time.monotonic()
     call(sim, action="getMultiResults", jobId="x")
     assert time.monotonic() - started >= 0.25
 
 
 def test_fail_jobs_count_then_normal(sim: LeanplumSimulator, bucket: storage.Bucket) -> None:
-    configure(sim, fail_jobs=1)
+    sim.admin.configure(fail_jobs=1)
     name = upload(bucket, NOW_CSV.format(t=T))
     failed = wait_done(sim, create_job(sim, name))
     assert failed["state"] == "FAILED"
@@ -693,7 +743,7 @@ def test_fail_jobs_count_then_normal(sim: LeanplumSimulator, bucket: storage.Buc
 
 
 def test_fail_job_rate(sim: LeanplumSimulator, bucket: storage.Bucket) -> None:
-    configure(sim, fail_job_rate=1.0)
+    sim.admin.configure(fail_job_rate=1.0)
     assert wait_done(sim, create_job(sim, upload(bucket, NOW_CSV.format(t=T))))["state"] == "FAILED"
 
 
@@ -702,9 +752,9 @@ def test_hanging_job_stays_running(
     sim: LeanplumSimulator, bucket: storage.Bucket, knob: dict[str, Any]
 ) -> None:
     name = upload(bucket, NOW_CSV.format(t=T))
-    configure(sim, **knob)
+    sim.admin.configure(**knob)
     hung = create_job(sim, name)
-    configure(sim, hang_jobs=0, hang_job_rate=0.0)
+    sim.admin.configure(hang_jobs=0, hang_job_rate=0.0)
     later = create_job(sim, name)
     assert wait_done(sim, later)["state"] == "FINISHED"  # a job started after it is done...
     assert poll(sim, hung)["state"] == "RUNNING"  # ...and this one is still running
@@ -713,7 +763,7 @@ def test_hanging_job_stays_running(
 def test_warn_events_are_skipped_with_a_warning(
     sim: LeanplumSimulator, bucket: storage.Bucket
 ) -> None:
-    configure(sim, warn_events=["Skip"])
+    sim.admin.configure(warn_events=["Skip"])
     text = csv_text(["userId", "event", "time"], [["u", "Skip", T], ["u", "Keep", T]])
     assert run_csv(sim, bucket, text) == [
         {"success": True, "warning": {"message": "Event skipped (simulated)"}},
@@ -721,39 +771,40 @@ def test_warn_events_are_skipped_with_a_warning(
     ]
     resp = call(sim, "POST", key=PROD, action="track", userId="u", event="Skip")
     assert resp.json()["response"][0]["warning"]["message"] == "Event skipped (simulated)"
-    assert [e["event"] for e in admin(sim, "events")["events"]] == ["Keep"]
+    assert [e["event"] for e in sim.admin.events()] == ["Keep"]
 
 
 def test_results_file_5xx_share(sim: LeanplumSimulator, bucket: storage.Bucket) -> None:
     item = wait_done(sim, create_job(sim, upload(bucket, NOW_CSV.format(t=T))))
-    configure(sim, results_5xx_rate=1.0)
+    sim.admin.configure(results_5xx_rate=1.0)
     assert requests.get(item["files"][0], timeout=5).status_code == 503
-    configure(sim, results_5xx_rate=0.0)
+    sim.admin.configure(results_5xx_rate=0.0)
     assert requests.get(item["files"][0], timeout=5).status_code == 200
 
 
 def test_lost_reply_creates_the_job_but_closes_the_connection(
     sim: LeanplumSimulator, bucket: storage.Bucket
 ) -> None:
-    configure(sim, drop_multi_replies=1)
+    sim.admin.configure(drop_multi_replies=1)
     name = upload(bucket, NOW_CSV.format(t=T))
     with pytest.raises(requests.ConnectionError):
         call(sim, "POST", action="multi", createJob="true", gcsBucket=BUCKET, file=name)
-    (job,) = admin(sim, "jobs")["jobs"]
+    (job,) = sim.admin.jobs()
     assert job["file"] == name
-    assert admin(sim, "requests")["requests"][-1]["fault"] == "dropped"
+    assert sim.admin.requests()[-1]["fault"] == "dropped"
     create_job(sim, name)  # the next one answers
-    assert len(admin(sim, "jobs")["jobs"]) == 2
+    assert len(sim.admin.jobs()) == 2
 
 
 def test_config_patch_is_validated_and_reset_restores(sim: LeanplumSimulator) -> None:
-    url = f"{sim.base_url}/_sim/config"
-    assert requests.post(url, json={"no_such_knob": 1}, timeout=5).status_code == 400
-    assert requests.post(url, json={"error_5xx_rate": 2}, timeout=5).status_code == 400
-    assert requests.post(url, json={"warn_events": "x"}, timeout=5).status_code == 400
-    assert configure(sim, latency_ms=5)["latency_ms"] == 5
-    requests.post(f"{sim.base_url}/_sim/reset", timeout=5).raise_for_status()
-    assert admin(sim, "config")["latency_ms"] == 0
+    for bad in ({"no_such_knob": 1}, {"error_5xx_rate": 2}, {"warn_events": "x"}):
+        with pytest.raises(SimulatorAdminError) as refused:
+            sim.admin.configure(**bad)
+        assert refused.value.status == 400
+    assert sim.admin.config()["latency_ms"] == 0
+    assert sim.admin.configure(latency_ms=5)["latency_ms"] == 5
+    sim.admin.reset()
+    assert sim.admin.config()["latency_ms"] == 0
 
 
 # the command line ----------------------------------------------------------------------------
@@ -774,8 +825,7 @@ def test_cli_prints_ready_serves_and_stops_on_sigterm(
         assert line.startswith("READY http://127.0.0.1:")
         api_url = line.split(" ", 1)[1]
         assert api_url.endswith("/api")
-        base = api_url[: -len("/api")]
-        config = requests.get(f"{base}/_sim/config", timeout=5).json()
+        config = SimulatorAdmin(api_url).config()
         assert (config["warn_events"], config["fail_jobs"]) == (["Skip"], 1)
         name = upload(bucket, NOW_CSV.format(t=int(time.time())))
         fields = {"appId": APP, "clientKey": DEV, "apiVersion": "1.0.6", "action": "multi"}

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 import requests
 
+from local_cloud.leanplum_sim.admin import SimulatorAdmin
 from local_cloud.processes import wait_for
 from local_cloud.results import pull_results
 from local_cloud.stack import BUCKET, PROJECT, REPO_ROOT, LocalCloud, Settings
@@ -24,6 +25,7 @@ class Pipeline:
 
     def __init__(self, cloud: LocalCloud) -> None:
         self.cloud = cloud
+        self.sim = SimulatorAdmin(cloud.leanplum_admin_url)
         self._received: dict[str, list[dict[str, Any]]] = {}
 
     def subscribe_results(self) -> str:
@@ -84,21 +86,28 @@ class Pipeline:
         return False
 
     def sim_requests(self, action: str | None = None) -> list[dict[str, Any]]:
-        reply = requests.get(self.cloud.leanplum_admin_url + "/requests", timeout=10)
-        reply.raise_for_status()
-        entries: list[dict[str, Any]] = reply.json()["requests"]
-        return [e for e in entries if action is None or e.get("action") == action]
+        return self.sim.requests(action)
 
     def sim_config(self, **knobs: Any) -> None:
-        reply = requests.post(self.cloud.leanplum_admin_url + "/config", json=knobs, timeout=10)
-        reply.raise_for_status()
+        self.sim.configure(**knobs)
+
+    def multi_for(self, name: str) -> list[dict[str, Any]]:
+        """``multi`` requests for ``name``: Leanplum reads the parts the importer wrote for it
+        under the reserved prefix (never the upload's own name, which a later upload could
+        replace)."""
+        from functions.naming import PARTS_PREFIX, object_key
+
+        parts = f"{PARTS_PREFIX}{object_key(name)}/"
+        return [
+            r for r in self.sim_requests("multi")
+            if r["params"].get("file") == name or r["params"].get("file", "").startswith(parts)
+        ]  # fmt: skip
 
     def jobs_for(self, name: str, bucket: str = BUCKET) -> list[dict[str, Any]]:
         """``multi`` requests that reached Leanplum for ``name`` and were answered 200."""
         return [
-            r for r in self.sim_requests("multi")
-            if r["params"].get("file") == name and r["params"].get("gcsBucket") == bucket
-            and r.get("status") in (200, None)
+            r for r in self.multi_for(name)
+            if r["params"].get("gcsBucket") == bucket and r.get("status") in (200, None)
         ]  # fmt: skip
 
     def function_log(self, function: str = "ingest-function") -> list[dict[str, Any]]:

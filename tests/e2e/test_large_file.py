@@ -7,17 +7,29 @@ import io
 import os
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from local_cloud.stack import BUCKET
+from local_cloud.stack import BUCKET, LocalCloud, Settings
 
-from .conftest import FAULT_SUMMARY, Pipeline
+from .conftest import FAULT_SUMMARY, TEST_FUNCTION_ENV, Pipeline
 
 pytestmark = pytest.mark.e2e
 
 TARGET_BYTES = 250 * 1000 * 1000
 DAY = 86_400
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """A local cloud of its own whose poll deadline leaves the simulator time to check half a
+    million rows per job (the session cloud's 10 s deadline is for the time-out test)."""
+    state = Path(tmp_path_factory.mktemp("local-cloud-large"))
+    env = {**TEST_FUNCTION_ENV, "POLL_DEADLINE_SECONDS": "600"}
+    with LocalCloud(Settings(state_dir=state, function_env=env)) as running:
+        yield running
 
 
 def big_csv(path: str) -> int:

@@ -13,17 +13,27 @@ import pytest
 from functions.claims import MAX_ATTEMPTS, RetryLater
 from functions.leanplum import AnswerLost, ServerError
 from functions.lifecycle import State
-from functions.records import record_name
+from functions.naming import record_name
 from tests.unit.fakes import BUCKET, Harness, crash, events_csv
 from tests.unit.memory_store import Crash
 
 NAME = "incoming/events.csv"
 
 
-def one_result(h: Harness) -> dict[str, object]:
-    results = {m["result_id"]: m for m in h.messages_for(NAME)}
-    assert len(results) == 1, h.messages_for(NAME)
+def one_result(h: Harness, generation: int | None = None) -> dict[str, object]:
+    """The one result of ``NAME`` (of one version, if given): published once or, after a
+    crash between publishing and marking, twice with the same ``result_id``."""
+    messages = [m for m in h.messages_for(NAME)
+                if generation is None or m["file"]["generation"] == str(generation)]  # fmt: skip
+    results = {m["result_id"]: m for m in messages}
+    assert len(results) == 1, messages
     return next(iter(results.values()))
+
+
+def superseded_result(h: Harness, generation: int) -> dict[str, object]:
+    result = one_result(h, generation)
+    assert result["status"] == "SUPERSEDED" and result["counts"]["rows_sent"] == 0  # type: ignore[index]
+    return result
 
 
 def test_a_duplicate_delivery_after_the_import_makes_no_second_job() -> None:
@@ -169,10 +179,12 @@ def test_a_newer_upload_at_download_supersedes_the_old_version() -> None:
     h.store.on("download", NAME, lambda: h.upload(NAME, events_csv(5)))
     assert h.deliver(NAME, old) == "superseded"
     assert h.record(NAME, old).state == State.SUPERSEDED
-    assert h.messages_for(NAME) == [] and h.leanplum.multi_calls == []
+    assert superseded_result(h, old)["reason"] == "the file was replaced before it was read"
+    assert h.leanplum.multi_calls == []
     newer = h.store.stat(BUCKET, NAME)
     assert newer is not None
-    assert one_result(run(h, newer.generation))["counts"]["rows_total"] == 5  # type: ignore[index]
+    run(h, newer.generation)
+    assert one_result(h, newer.generation)["counts"]["rows_total"] == 5  # type: ignore[index]
 
 
 def test_a_newer_upload_at_the_rewrite_supersedes_the_old_version() -> None:
@@ -180,7 +192,8 @@ def test_a_newer_upload_at_the_rewrite_supersedes_the_old_version() -> None:
     old = h.upload(NAME, b"userId,event,time\nu,e,2024-01-01T00:00:00Z\n")  # will be rewritten
     h.store.on("write", NAME, lambda: h.upload(NAME, events_csv(5)))
     assert h.deliver(NAME, old) == "superseded"
-    assert h.messages_for(NAME) == [] and h.leanplum.multi_calls == []
+    superseded_result(h, old)
+    assert h.leanplum.multi_calls == []
     assert h.store.data(BUCKET, NAME) == events_csv(5)  # the newer upload is untouched
 
 
@@ -190,7 +203,7 @@ def test_a_newer_upload_just_before_the_job_starts_supersedes_the_old_version() 
     h.store.on("stat", NAME, lambda: h.upload(NAME, events_csv(5)))
     assert h.deliver(NAME, old) == "superseded"
     assert h.leanplum.multi_calls == []
-    assert h.record(NAME, old).reason == "the file was replaced before the job started"
+    assert superseded_result(h, old)["reason"] == "the file was replaced before the job started"
 
 
 def test_a_lost_multi_answer_is_never_resent() -> None:

@@ -147,11 +147,13 @@ def test_start_import_posts_the_documented_form_once_and_returns_the_job_id() ->
     assert (transport.timeouts, sleeps) == ([LeanplumClient.TIMEOUT], [])
 
 
-def test_job_status_gets_with_the_key_in_the_query() -> None:
+def test_job_status_posts_with_the_key_in_the_body_never_in_the_url() -> None:
     client, transport, _ = make((200, element(success=True, state="RUNNING", jobId="j")))
     assert client.job_status("j") == JobStatus(state="RUNNING")
-    assert [request.method for request in transport.sent] == ["GET"]
-    assert form(transport.sent[0], "query") == {
+    assert [request.method for request in transport.sent] == ["POST"]
+    assert KEY not in (transport.sent[0].url or "")
+    assert form(transport.sent[0], "query") == {"action": "getMultiResults"}
+    assert form(transport.sent[0], "body") == {
         "appId": APP, "clientKey": KEY, "apiVersion": "1.0.6",
         "action": "getMultiResults", "jobId": "j",
     }  # fmt: skip

@@ -78,7 +78,8 @@ def test_a_job_can_never_start_twice() -> None:
         (State.TIMED_OUT, Status.TIMED_OUT, True),
         (State.REJECTED, Status.REJECTED, True),
         (State.DUPLICATE, Status.DUPLICATE, True),
-        (State.SUPERSEDED, None, True),
+        (State.SUPERSEDED, Status.SUPERSEDED, True),
+        (State.SUPERSEDED, None, False),
         (State.SUPERSEDED, Status.FAILED, False),
         (State.FAILED, None, False),
         (State.JOB_STARTED, Status.SUCCEEDED, False),
@@ -183,13 +184,13 @@ def test_a_mark_that_loses_to_an_unrelated_write_is_raised() -> None:
         publish_pending(stale, records=records, publisher=publisher)
 
 
-def test_superseded_ends_without_a_message_and_finished_needs_a_status() -> None:
+def test_superseded_ends_with_its_own_result_and_finished_needs_a_status() -> None:
     store, publisher = MemoryStore(), RecordingPublisher()
     records = RecordStore(store)
     record = ImportRecord(bucket=BUCKET, object="incoming/b.csv", generation=9)
     records.create(record)
     finish(record, State.SUPERSEDED, reason="replaced", records=records, publisher=publisher)
-    assert publisher.messages == [] and record.result is None
+    assert [m["status"] for m in publisher.messages] == ["SUPERSEDED"]
     assert records.reload(record).state == State.SUPERSEDED  # type: ignore[union-attr]
     _, done = started(MemoryStore())
     with pytest.raises(KeyError):

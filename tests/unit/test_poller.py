@@ -72,8 +72,10 @@ def test_the_deadline_ends_a_running_job_as_timed_out() -> None:
 def test_the_queues_last_attempt_ends_as_timed_out_even_if_leanplum_is_down() -> None:
     h = Harness()
     generation = started(h)
+    h.leanplum.job_states["job-1"] = "RUNNING"
+    assert h.poll(NAME, generation, attempts=2).status == 503  # attempt 1 of 2: still running
     h.leanplum.status_errors = [ServerError("server error 503", 503)]
-    assert h.poll(NAME, generation, retry_count=159, attempts=160).text == "TIMED_OUT"
+    assert h.poll(NAME, generation, attempts=2).text == "TIMED_OUT"
     [message] = h.messages_for(NAME)
     assert "could not be asked" in message["reason"]
 
@@ -199,3 +201,55 @@ def test_the_message_schema_holds_for_every_poller_end() -> None:
     body = h.messages_for(NAME)[0]
     assert json.loads(json.dumps(body)) == body
     assert body["counts"]["rows_sent"] == 4
+
+
+def test_a_forged_retry_count_header_cannot_end_a_running_job() -> None:
+    """Attempts are counted in the record: a caller that sets X-CloudTasks-TaskRetryCount to
+    100000 (it failed before: any such request ended the job TIMED_OUT) changes nothing."""
+    h = Harness()
+    generation = started(h)
+    h.leanplum.job_states["job-1"] = "RUNNING"
+    assert h.poll(NAME, generation, retry_count=100_000).status == 503
+    assert h.messages_for(NAME) == []
+    assert h.record(NAME, generation).poll_attempts == 1
+
+
+def test_a_failure_that_survives_every_retry_ends_the_file_on_the_last_attempt() -> None:
+    """Before: an error the poller did not expect answered 500 on every attempt, the last one
+    too, and the queue dropped the task with no result."""
+    h = Harness()
+    generation = started(h)
+    h.store.fail("download", "importer/parts/*", "503", times=10)
+    with pytest.raises(Exception, match="503"):
+        h.poll(NAME, generation, attempts=3)
+    with pytest.raises(Exception, match="503"):
+        h.poll(NAME, generation, attempts=3)
+    outcome = h.poll(NAME, generation, attempts=3)
+    assert (outcome.status, outcome.text) == (200, "FAILED")
+    [message] = h.messages_for(NAME)
+    assert "the poller could not finish after 3 attempts" in message["reason"]
+
+
+def test_a_file_gone_before_the_join_still_ends_with_leanplums_counts() -> None:
+    h = Harness()
+    generation = started(h, rows=4)
+    for name in h.store.names(BUCKET, "importer/parts/"):
+        h.store.delete(BUCKET, name)
+    assert h.poll(NAME, generation).text == "SUCCEEDED"
+    assert h.messages_for(NAME)[0]["counts"]["leanplum_successes"] == 4
+
+
+def test_leanplum_reads_a_copy_no_upload_can_replace() -> None:
+    """Before: Leanplum read the upload's own name, which a later upload could overwrite
+    before the job read it, and the poller joined rows of a generation that no longer existed
+    (500 on every attempt, no result for the first version)."""
+    h = Harness()
+    first = started(h, rows=4)
+    [(bucket, file)] = h.leanplum.multi_calls
+    assert file == f"importer/parts/{NAME}/{first}/part-001.csv"
+    assert h.store.data(bucket, file) == h.store.data(BUCKET, NAME)
+    second = h.upload(NAME, events_csv(7))  # overwritten after the job started
+    assert h.poll(NAME, first).text == "SUCCEEDED"
+    assert h.messages_for(NAME)[0]["counts"]["leanplum_successes"] == 4
+    h.run_to_end(NAME, second)
+    assert [m["counts"]["rows_sent"] for m in h.messages_for(NAME)] == [4, 7]

@@ -7,6 +7,7 @@ import pytest
 from functions.errors import StaleGenerationError
 from functions.import_record import ImportRecord
 from functions.lifecycle import IllegalTransition, State
+from functions.naming import record_name
 from functions.objects import (
     WRITE_TOKEN_KEY,
     ObjectNotFound,
@@ -14,7 +15,7 @@ from functions.objects import (
     StorageUnavailable,
     write_once,
 )
-from functions.records import RecordStore, record_name
+from functions.records import RecordStore
 from tests.unit.fakes import BUCKET
 from tests.unit.memory_store import MemoryStore
 

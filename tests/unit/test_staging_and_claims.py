@@ -146,7 +146,7 @@ def test_a_file_above_the_limit_is_split_between_users_one_job_per_part(
     assert message["counts"]["rows_sent"] == message["counts"]["leanplum_successes"] == 120
 
 
-def test_a_part_that_cannot_start_after_others_did_fails_naming_the_started_jobs(
+def test_a_part_that_cannot_start_after_others_did_still_reports_the_started_parts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(staging, "MAX_PART_BYTES", 1000)
@@ -162,8 +162,110 @@ def test_a_part_that_cannot_start_after_others_did_fails_naming_the_started_jobs
         return original(bucket, file)
 
     h.leanplum.start_import = second_refused  # type: ignore[method-assign]
-    assert h.deliver(NAME, generation) == "failed"
+    assert h.deliver(NAME, generation) == "job_started"  # before: FAILED, part 1 never polled
+    assert h.poll(NAME, generation).text == "FAILED"
     [message] = h.messages_for(NAME)
-    assert "after starting jobs job-1" in message["reason"]
-    assert message["counts"]["rows_sent"] > 0
+    parts = len(message["uris"]["parts"])
+    assert message["reason"].startswith(f"part 2 of {parts} could not start: multi: Leanplum")
+    assert [job["job_id"] for job in message["jobs"]] == ["job-1"]
+    sent = h.leanplum.jobs["job-1"]["rows"]
+    assert message["counts"]["rows_sent"] == message["counts"]["leanplum_successes"] == sent
+    assert f"{sent} rows accepted" in message["reason"]
     assert h.record(NAME, generation).state == State.FAILED
+
+
+def test_the_normalised_file_uploaded_again_is_a_duplicate() -> None:
+    """Before: downloading the rewritten object and uploading it again imported every row a
+    second time (the claim knew the original's bytes, not the bytes sent)."""
+    h = Harness()
+    first = h.upload(NAME, NOT_NORMALISED)
+    h.run_to_end(NAME, first)
+    rewritten = h.store.data(BUCKET, NAME)
+    assert rewritten != NOT_NORMALISED
+    assert h.deliver(NAME, h.upload(NAME, rewritten)) == "duplicate"
+    message = h.messages_for(NAME)[-1]
+    assert message["status"] == "DUPLICATE"
+    assert f"generation {first}" in message["reason"]
+    assert len(h.leanplum.multi_calls) == 1
+
+
+def test_an_original_that_normalises_to_bytes_already_sent_is_a_duplicate() -> None:
+    h = Harness()
+    h.run_to_end(NAME, h.upload(NAME, NOT_NORMALISED))
+    same_events = NOT_NORMALISED.replace(b"T00:00:00Z", b"T00:00:00+00:00")
+    assert h.deliver(NAME, h.upload(NAME, same_events)) == "duplicate"
+    assert "the normalised bytes were already imported" in h.messages_for(NAME)[-1]["reason"]
+
+
+@pytest.mark.parametrize(
+    "forged_body",
+    [b'{"generation": 12345}', b'{"generation": "x"}', b"not json", b"{}"],
+    ids=["no-such-record", "bad-generation", "not-json", "empty"],
+)
+def test_a_planted_content_claim_does_not_make_a_real_file_a_duplicate(forged_body: bytes) -> None:
+    """Before: anyone able to write the bucket could plant ``sha256-<digest>.json`` for a file
+    to be uploaded later, which then ended DUPLICATE and was never imported."""
+    import hashlib
+
+    from functions.naming import content_claim_name
+
+    h = Harness()
+    data = events_csv(5)
+    h.upload(content_claim_name(NAME, hashlib.sha256(data).hexdigest()), forged_body)
+    assert h.deliver(NAME, h.upload(NAME, data)) == "job_started"
+    assert len(h.leanplum.multi_calls) == 1
+
+
+def test_a_claim_naming_a_real_record_of_other_bytes_is_not_trusted() -> None:
+    import hashlib
+    import json
+
+    from functions.naming import content_claim_name
+
+    h = Harness()
+    other = h.upload(NAME, NOT_NORMALISED)
+    h.run_to_end(NAME, other)
+    data = events_csv(5)
+    claim = content_claim_name(NAME, hashlib.sha256(data).hexdigest())
+    h.upload(claim, json.dumps({"generation": other}).encode())
+    assert h.deliver(NAME, h.upload(NAME, data)) == "job_started"
+
+
+def test_a_version_that_failed_before_its_job_does_not_block_its_bytes() -> None:
+    from functions.claims import MAX_ATTEMPTS
+
+    h = Harness()
+    first = h.upload(NAME, events_csv())
+    h.store.fail("stat", NAME, "503", times=MAX_ATTEMPTS)  # dies just before every job start
+    for _ in range(MAX_ATTEMPTS):
+        with pytest.raises(Exception, match="503"):
+            h.deliver(NAME, first)
+    assert h.deliver(NAME, first) == "already_handled"
+    assert h.messages_for(NAME)[-1]["status"] == "FAILED"
+    assert h.deliver(NAME, h.upload(NAME, events_csv())) == "job_started"
+
+
+HOSTILE_NAMES = [
+    "incoming/" + "é" * 505 + "x.csv",  # 1,024 bytes of UTF-8: Cloud Storage's longest name
+    "incoming/" + "a" * 1011 + ".csv",
+    "incoming/事件 [1] #2 *?.csv",
+    "incoming/with spaces/and\ttab.csv",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=["1024-bytes-utf8", "1024-ascii", "glob", "ws"])
+def test_every_name_the_importer_derives_fits_cloud_storage(name: str) -> None:
+    """Before: a 1,000-byte name gave record, archive and report names of 1,035 to 1,081 bytes,
+    which Cloud Storage refuses; the claim failed before any record existed and the event was
+    redelivered for a day with no result. (Cloud Storage refuses CR and LF in names itself.)"""
+    from functions.naming import MAX_OBJECT_NAME_BYTES
+
+    assert len(name.encode()) <= MAX_OBJECT_NAME_BYTES
+    h = Harness()
+    generation = h.upload(name, events_csv(3))
+    assert h.deliver(name, generation) == "job_started"
+    assert h.poll(name, generation).text == "SUCCEEDED"
+    written = [n for (op, n) in h.store.calls if op in ("write", "copy")]
+    assert max(len(n.encode()) for n in written) <= MAX_OBJECT_NAME_BYTES
+    assert h.record(name, generation).object == name
+    assert h.messages_for(name)[0]["file"]["object"] == name

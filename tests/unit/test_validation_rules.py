@@ -8,7 +8,7 @@ import pytest
 
 from functions.validation import ValidationOptions
 from functions.validation.names import name_problem
-from functions.validation.rules import old_event_limit
+from functions.validation.rules import BEFORE_EPOCH, VALUE_NOT_NUMBER, old_event_limit
 from tests.unit._validation_helpers import NOW, NOW_TS, rows_of, run
 
 DAY = 86400
@@ -147,6 +147,15 @@ class TestTime:
         assert report.rows_time_clamped == 0
         assert any("kept" in w for w in report.warnings)
 
+    def test_old_event_policy_keep_rejects_times_before_1970(self) -> None:
+        report, out, _ = run(
+            f"userId,event,time\nu,e,1969-12-31T23:59:59Z\nu,e,1970-01-01T00:00:00Z\nu,e,{T}\n",
+            old_event_policy="keep",
+            max_rejected_fraction=0.5,
+        )
+        assert reasons(report) == [(2, "time", BEFORE_EPOCH)]
+        assert [row[2] for row in rows_of(out)[1:]] == ["0", str(T)]
+
     def test_future_events_rejected_beyond_limit(self) -> None:
         report, _, _ = run(
             f"userId,event,time\nu,e,{NOW_TS + 601}\nu,e,{NOW_TS + 600}\nu,e,{T}\n",
@@ -168,6 +177,13 @@ class TestValueAndCurrency:
         )
         assert [(r, c) for r, c, _ in reasons(report)] == [(3, ""), (4, "value")]
         assert report.rows_written == 2
+
+    @pytest.mark.parametrize("cell", ["1e309", "-1e999", "9" * 400])
+    def test_value_must_be_finite(self, cell: str) -> None:
+        report, _, _ = run(
+            f"userId,event,time,value\nu,e,{T},{cell}\nu,e,{T},1e308\n", max_rejected_fraction=0.5
+        )
+        assert reasons(report) == [(2, "value", VALUE_NOT_NUMBER)]
 
     @pytest.mark.parametrize(
         ("code", "ok"),
