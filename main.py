@@ -32,6 +32,7 @@ from functions.poll_tasks import CloudTasksPollScheduler
 from functions.records import RecordStore
 from functions.results import PubSubPublisher
 from functions.services import IngestServices, PollerServices
+from functions.task_tokens import TOKEN_KEY_ENV, LocalTokenVerifier
 
 
 def _leanplum_factory(config: IngestConfig | PollerConfig) -> Callable[[], LeanplumClient]:
@@ -66,12 +67,16 @@ def build_poller_services(config: PollerConfig) -> PollerServices:
     """The poller function's clients for ``config``."""
     register_secret(config.leanplum_dev_key)
     objects = GcsStore(make_storage_client())
+    local_key = os.environ.get(TOKEN_KEY_ENV, "")
     return PollerServices(
         config=config,
         objects=objects,
         records=RecordStore(objects),
         publisher=PubSubPublisher(PublisherClient(), config.results_topic),
         leanplum=_leanplum_factory(config),
+        verify_task_token=LocalTokenVerifier(bytes.fromhex(local_key)).problem
+        if local_key
+        else None,
     )
 
 
@@ -118,5 +123,5 @@ def poll_import(request: flask.Request) -> tuple[str, int]:
     """Poll the Leanplum jobs of one file; 503 while they run, 2xx when done."""
     payload = request.get_json(silent=True) or {}
     headers = cast(Mapping[str, str], request.headers)  # case-insensitive get()
-    outcome = poller.handle_poll(payload, headers, poller_services())
+    outcome = poller.handle_poll(payload, headers, poller_services(), audience=request.url_root)
     return outcome.text, outcome.status

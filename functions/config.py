@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Literal
 
 from functions.errors import ConfigError
@@ -71,6 +72,14 @@ def _check_fraction(value: str) -> str | None:
     except ValueError:
         return "must be a number between 0 and 1"
     return None if 0.0 <= number <= 1.0 else "must be a number between 0 and 1"
+
+
+def _check_date(value: str) -> str | None:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return "must be a date like 2000-01-01"
+    return None if day.year >= 1970 else "must be 1970-01-01 or later (Unix time starts there)"
 
 
 def _check_prefix(value: str) -> str | None:
@@ -161,6 +170,13 @@ SETTINGS: tuple[Setting, ...] = (
         check=_check_fraction,
     ),
     Setting(
+        "MIN_EVENT_TIME",
+        ("ingest",),
+        "Events before this UTC date are rejected as placeholders (a time of 0, a 1900 date).",
+        default="2000-01-01",
+        check=_check_date,
+    ),
+    Setting(
         "DUPLICATE_POLICY",
         ("ingest",),
         "A re-upload of identical bytes: skip (DUPLICATE result, no job) or import.",
@@ -200,7 +216,12 @@ SETTINGS: tuple[Setting, ...] = (
 
 # Read by the Google client libraries (or by our Cloud Tasks client factory) to reach the local
 # emulators. Never set in the cloud, so never in Terraform.
-EMULATOR_VARIABLES = ("STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "CLOUD_TASKS_EMULATOR_HOST")
+EMULATOR_VARIABLES = (
+    "STORAGE_EMULATOR_HOST",
+    "PUBSUB_EMULATOR_HOST",
+    "CLOUD_TASKS_EMULATOR_HOST",
+    "CLOUD_TASKS_EMULATOR_TOKEN_KEY",
+)
 
 
 def settings_for(function: FunctionName) -> tuple[Setting, ...]:
@@ -223,6 +244,7 @@ class IngestConfig:
     old_event_policy: str
     max_future_seconds: int
     max_rejected_fraction: float
+    min_event_time: date
     duplicate_policy: str
     ingest_lease_seconds: int
     poll_first_delay_seconds: int
@@ -284,6 +306,7 @@ def load_ingest_config(environ: Mapping[str, str] | None = None) -> IngestConfig
         old_event_policy=values["OLD_EVENT_POLICY"],
         max_future_seconds=int(values["MAX_FUTURE_SECONDS"]),
         max_rejected_fraction=float(values["MAX_REJECTED_FRACTION"]),
+        min_event_time=date.fromisoformat(values["MIN_EVENT_TIME"]),
         duplicate_policy=values["DUPLICATE_POLICY"],
         ingest_lease_seconds=int(values["INGEST_LEASE_SECONDS"]),
         poll_first_delay_seconds=int(values["POLL_FIRST_DELAY_SECONDS"]),

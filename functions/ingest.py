@@ -25,7 +25,7 @@ owns the file version (steps 2, 3, 5), :mod:`functions.staging` keeps its copies
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,7 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
             old_event_policy=config.old_event_policy,
             max_future_seconds=config.max_future_seconds,
             max_rejected_fraction=config.max_rejected_fraction,
+            min_event_time=datetime.combine(config.min_event_time, time.min, tzinfo=UTC),
             temp_dir=tmp,
         )
         with original.open("rb") as src, normalized.open("wb") as out, rejected.open("wb") as rej:

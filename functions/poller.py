@@ -101,12 +101,20 @@ def _with_start_error(record: ImportRecord, reason: str) -> str:
 
 
 def handle_poll(
-    payload: Mapping[str, Any], headers: Mapping[str, str], services: PollerServices
+    payload: Mapping[str, Any],
+    headers: Mapping[str, str],
+    services: PollerServices,
+    audience: str = "",
 ) -> PollOutcome:
-    """One poll attempt for the file named in ``payload``."""
+    """One poll attempt for the file named in ``payload`` (``audience``: this function's URL,
+    which the task's token must name)."""
     refusal = refuse_unless_cloud_tasks(headers)
+    if refusal is None and services.verify_task_token is not None:
+        problem = services.verify_task_token(headers.get("Authorization", ""), audience)
+        if problem is not None:
+            refusal = PollOutcome(403, f"refused: {problem}")
     if refusal is not None:
-        warning("Refused a request without Cloud Tasks headers", step="poll")
+        warning("Refused a request not from Cloud Tasks", step="poll", reason=refusal.text)
         return refusal
     try:
         bucket, name = str(payload["bucket"]), str(payload["object"])

@@ -56,3 +56,6 @@ class PollerServices:
     records: RecordStore
     publisher: Publisher
     leanplum: Callable[[], LeanplumApi]
+    #: Locally, checks the emulator-signed token for an audience (``None`` in the cloud, where
+    #: Cloud Run and IAM check the real one before the function runs).
+    verify_task_token: Callable[[str, str], str | None] | None = None

@@ -128,6 +128,7 @@ resource "google_cloudfunctions2_function" "ingest" {
       OLD_EVENT_POLICY         = var.old_event_policy
       MAX_FUTURE_SECONDS       = tostring(var.max_future_seconds)
       MAX_REJECTED_FRACTION    = tostring(var.max_rejected_fraction)
+      MIN_EVENT_TIME           = var.min_event_time
       DUPLICATE_POLICY         = var.duplicate_policy
       POLL_FIRST_DELAY_SECONDS = tostring(var.poll_first_delay_seconds)
       # One delivery owns a file for as long as the function may run on it.

@@ -297,6 +297,17 @@ variable "max_rejected_fraction" {
   }
 }
 
+variable "min_event_time" {
+  description = "Events before this UTC date are rejected as placeholders, such as a time of 0 or a 1900 date (MIN_EVENT_TIME)."
+  type        = string
+  default     = "2000-01-01"
+
+  validation {
+    condition     = can(regex("^(19[7-9][0-9]|2[0-9]{3})-[01][0-9]-[0-3][0-9]$", var.min_event_time))
+    error_message = "min_event_time must be a date like 2000-01-01, not before 1970."
+  }
+}
+
 variable "duplicate_policy" {
   description = "A re-upload of identical bytes: skip (DUPLICATE result, no job) or import (DUPLICATE_POLICY)."
   type        = string

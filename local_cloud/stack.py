@@ -104,6 +104,7 @@ class LocalCloud:
         # A fresh key per run, handed to the simulator and the functions through their
         # environment only: never written to a file or printed.
         self._dev_key = "dev_" + secrets.token_hex(16)
+        self._task_token_key = secrets.token_hex(32)
         self._prod_key = "prod_" + secrets.token_hex(16)
         self.pubsub_kind = "builtin"
 
@@ -148,6 +149,8 @@ class LocalCloud:
             "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.ports.pubsub}",
             "PUBSUB_PROJECT_ID": PROJECT,
             "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{self.ports.tasks}",
+            # The emulator signs its tasks' tokens with it; the poller verifies them.
+            "CLOUD_TASKS_EMULATOR_TOKEN_KEY": self._task_token_key,
         }
 
     def function_env(self) -> dict[str, str]:
@@ -179,7 +182,7 @@ class LocalCloud:
             "ingest_url": self.ingest_url,
             "poller_url": self.poller_url,
             "relay_url": f"http://127.0.0.1:{self.ports.relay}/",
-            "env": self.client_env(),
+            "env": {k: v for k, v in self.client_env().items() if not k.endswith("_KEY")},
             "logs": str(self.log_dir),
         }
 

@@ -13,6 +13,9 @@ TOO_LONG = f"name is longer than {MAX_NAME_LENGTH} characters"
 BAD_START = "name starts with '.' or '-'"
 BAD_END = "name ends with '/'"
 BAD_CHARACTER = 'name contains a forbidden character (, | " { tab CR LF)'
+BAD_CONTROL = "name contains a control character (U+0000 to U+001F or U+007F)"
+#: C0 control characters and DEL: invisible in every dashboard, and NUL ends strings.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 NUMERIC = "name is purely numeric"
 
 
@@ -32,6 +35,8 @@ def name_problem(name: str) -> str | None:
         return BAD_END
     if not FORBIDDEN_CHARACTERS.isdisjoint(name):
         return BAD_CHARACTER
+    if _CONTROL.search(name):
+        return BAD_CONTROL
     if _NUMERIC.fullmatch(name):
         return NUMERIC
     return None

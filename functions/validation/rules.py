@@ -41,13 +41,15 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 USER_EMPTY = "userId is empty"
 USER_TOO_LONG = f"userId is longer than {MAX_ID_LENGTH} characters"
+USER_CONTROL = "userId contains a control character (U+0000 to U+001F or U+007F)"
+#: C0 control characters and DEL: invisible, and NUL ends strings in many systems downstream.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DEVICE_TOO_LONG = f"deviceId is longer than {MAX_ID_LENGTH} characters"
 VALUE_NOT_NUMBER = "value is not a number"
 CURRENCY_UNKNOWN = "currencyCode is not an ISO 4217 code"
 TOO_MANY_PARAMETERS = f"more than {MAX_PARAMETERS_PER_EVENT} parameters with values"
 WRONG_FIELD_COUNT = "row does not have as many fields as the header"
 OLD_EVENT = f"event is more than {OLD_EVENT_DAYS} days old (old_event_policy=reject)"
-BEFORE_EPOCH = "time is before 1970-01-01: a negative Unix time (old_event_policy=keep)"
 
 #: The old-event cut-off moves once per UTC day, see old_event_limit.
 _DAY = 86400.0
@@ -121,6 +123,11 @@ class ChunkChecker:
         self._old_limit = old_event_limit(now)
         self._analytics_limit = now - timedelta(days=ANALYTICS_DAYS).total_seconds()
         self._future_limit = now + options.max_future_seconds
+        self._floor = options.min_event_time.timestamp()
+        self._floor_reason = (
+            f"time is before {options.min_event_time:%Y-%m-%d} (MIN_EVENT_TIME): a placeholder"
+            " such as 0 or a 1900 date, not the time of a real event"
+        )
         self._moved = now - timedelta(days=MOVED_EVENT_DAYS).total_seconds()
         self._moved_text = format_seconds(self._moved)
         self._policy = options.old_event_policy
@@ -198,6 +205,10 @@ class ChunkChecker:
                         blank.add(index)
                 elif length > MAX_ID_LENGTH:
                     bad.setdefault(index, ("userId", USER_TOO_LONG))
+        if _CONTROL.search("".join(users)):  # one C-level scan; row by row only when found
+            for index, user in enumerate(users):
+                if _CONTROL.search(user):
+                    bad.setdefault(index, ("userId", USER_CONTROL))
 
         events = columns[arguments["event"]]
         problems = {
@@ -282,17 +293,18 @@ class ChunkChecker:
         for index in failed:
             bad.setdefault(index, ("time", self._parser.reason(cells[index])))
         old: list[int] = []
+        # The floor is never before 1970 (ValidationOptions checks), so no time kept under
+        # old_event_policy=keep can reach Leanplum as negative seconds.
+        if min(times) < self._floor:
+            for index, seconds in enumerate(times):
+                if seconds < self._floor:
+                    bad.setdefault(index, ("time", self._floor_reason))
         if min(times) < self._old_limit:
             old = [index for index, seconds in enumerate(times) if seconds < self._old_limit]
             if self._policy == "reject":
                 for index in old:
                     bad.setdefault(index, ("time", OLD_EVENT))
                 old = []
-            elif self._policy == "keep" and min(times) < 0:
-                # Kept as they are, these would reach Leanplum as negative seconds.
-                for index in old:
-                    if times[index] < 0:
-                        bad.setdefault(index, ("time", BEFORE_EPOCH))
         if max(times) > self._future_limit:
             for index, seconds in enumerate(times):
                 if seconds > self._future_limit:

@@ -1,9 +1,10 @@
 """OIDC tokens shaped like the ones Cloud Tasks attaches to HTTP tasks.
 
 Real Cloud Tasks sends ``Authorization: Bearer <Google-signed ID token>`` for tasks with an
-``oidc_token``. Locally nothing can sign as Google, so the token has the same header and claims
-but a dummy signature: handlers that decode claims without verifying (as local code must) work
-unchanged; anything that verifies the signature rightly rejects it.
+``oidc_token``. Locally nothing can sign as Google, so the token has the same claims and is
+signed (HS256) with the key in ``CLOUD_TASKS_EMULATOR_TOKEN_KEY``, which the local cloud also
+gives the poller, so that the poller checks issuer, audience, expiry and signature as the cloud
+does (``functions/task_tokens.py``). Without a key the signature is a dummy.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import time
+
+from functions.task_tokens import TOKEN_KEY_ENV, signature
 
 ISSUER = "https://accounts.google.com"
 TOKEN_LIFETIME_SECONDS = 3600
@@ -28,11 +32,16 @@ def service_account_subject(email: str) -> str:
     return "1" + str(digest).zfill(20)[-20:]
 
 
-def make_oidc_token(service_account_email: str, audience: str, now: float | None = None) -> str:
-    """Build an unsigned (dummy-signature) JWT with Google ID-token claims."""
+def make_oidc_token(
+    service_account_email: str, audience: str, now: float | None = None, key: bytes | None = None
+) -> str:
+    """A JWT with Google ID-token claims, HS256-signed with ``key`` (default: the key in
+    ``CLOUD_TASKS_EMULATOR_TOKEN_KEY``; none: a dummy signature)."""
+    if key is None:
+        key = bytes.fromhex(os.environ.get(TOKEN_KEY_ENV, ""))
     issued_at = int(time.time() if now is None else now)
     subject = service_account_subject(service_account_email)
-    header = {"alg": "RS256", "kid": "local-cloud-tasks-emulator", "typ": "JWT"}
+    header = {"alg": "HS256" if key else "none", "kid": "local-cloud-tasks-emulator", "typ": "JWT"}
     payload = {
         "aud": audience,
         "azp": subject,
@@ -43,9 +52,10 @@ def make_oidc_token(service_account_email: str, audience: str, now: float | None
         "iss": ISSUER,
         "sub": subject,
     }
-    parts = [
+    signing_input = ".".join([
         _b64url(json.dumps(header, separators=(",", ":")).encode("utf-8")),
         _b64url(json.dumps(payload, separators=(",", ":")).encode("utf-8")),
-        _b64url(_DUMMY_SIGNATURE),
-    ]
-    return ".".join(parts)
+    ])  # fmt: skip
+    if not key:
+        return f"{signing_input}.{_b64url(_DUMMY_SIGNATURE)}"
+    return f"{signing_input}.{signature(key, signing_input.encode('ascii'))}"

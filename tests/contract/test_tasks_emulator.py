@@ -402,8 +402,15 @@ def test_task_name_is_reusable_after_the_tombstone_period(
 
 
 def test_dispatch_sends_request_cloud_tasks_headers_and_oidc_token(
-    tasks_client: tasks_v2.CloudTasksClient, tasks_queue: QueueFactory, tasks_target: Target
+    tasks_client: tasks_v2.CloudTasksClient,
+    tasks_queue: QueueFactory,
+    tasks_target: Target,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from functions.task_tokens import TOKEN_KEY_ENV, LocalTokenVerifier
+
+    key = "ab" * 32
+    monkeypatch.setenv(TOKEN_KEY_ENV, key)  # the emulator signs with the key the poller checks
     queue = tasks_queue()
     created = tasks_client.create_task(
         parent=queue.name,
@@ -435,7 +442,10 @@ def test_dispatch_sends_request_cloud_tasks_headers_and_oidc_token(
     assert scheme == "Bearer"
     header_part, payload_part, signature = token.split(".")
     assert signature
-    assert decode_jwt_part(header_part)["alg"] == "RS256"
+    assert decode_jwt_part(header_part)["alg"] == "HS256"
+    verify = LocalTokenVerifier(bytes.fromhex(key)).problem
+    assert verify(h["Authorization"], "https://importer.example") is None
+    assert verify(h["Authorization"], "https://elsewhere.example") is not None
     claims = decode_jwt_part(payload_part)
     assert claims["iss"] == "https://accounts.google.com"
     assert claims["aud"] == "https://importer.example"

@@ -326,11 +326,16 @@ def test_a_late_duplicate_poll_task_publishes_nothing_new(faults: Pipeline) -> N
     name = f"incoming/late-{uuid.uuid4().hex[:8]}.csv"
     generation = faults.upload(name, events_csv(5))
     [result] = faults.results_for(subscription, name)
+    from local_cloud.stack import TASKS_SERVICE_ACCOUNT
+    from local_cloud.tasks_emulator.oidc import make_oidc_token
+
+    # A token as the local Cloud Tasks emulator signs it (the poller verifies it locally).
+    token = make_oidc_token(TASKS_SERVICE_ACCOUNT, faults.cloud.poller_url)
     headers = {
         "X-CloudTasks-QueueName": "leanplum-poll",
         "X-CloudTasks-TaskName": "late-duplicate",
         "X-CloudTasks-TaskRetryCount": "0",
-        "Authorization": "Bearer " + "x" * 40,
+        "Authorization": f"Bearer {token}",
     }
     payload = {"bucket": BUCKET, "object": name, "generation": str(generation)}
     replies = [
@@ -397,3 +402,27 @@ def test_leanplum_down_when_the_job_should_start_then_back(faults: Pipeline) -> 
     summarise("leanplum_down_at_job_start", multi_refused_with_503=len(refused),
               events_delivered=len(faults.steps(name, "claim")) + len(faults.steps(name, "error")),
               jobs_started=len(faults.jobs_for(name)), messages_published=1)  # fmt: skip
+
+
+def test_a_forged_poll_request_cannot_end_a_running_job(faults: Pipeline) -> None:
+    """Before: any request with the two Cloud Tasks header names, any 20-character bearer token
+    and ``X-CloudTasks-TaskRetryCount: 100000`` ended a running job TIMED_OUT."""
+    faults.sim_config(hang_jobs=1)
+    subscription = faults.subscribe_results()
+    name = f"incoming/forged-{uuid.uuid4().hex[:8]}.csv"
+    mark = faults.log_mark()
+    generation = faults.upload(name, events_csv(5))
+    faults.wait_for_message("Scheduled the poller", name, since=mark)
+    payload = {"bucket": BUCKET, "object": name, "generation": str(generation)}
+    forged = {
+        "X-CloudTasks-QueueName": "leanplum-poll",
+        "X-CloudTasks-TaskName": "forged",
+        "X-CloudTasks-TaskRetryCount": "100000",
+        "Authorization": "Bearer " + "x" * 40,
+    }
+    reply = requests.post(faults.cloud.poller_url, json=payload, headers=forged, timeout=30)
+    assert reply.status_code == 403 and reply.text.startswith("refused")
+    [result] = faults.results_for(subscription, name, deadline_s=60)
+    assert result["body"]["status"] == "TIMED_OUT"  # at the test cloud's 10 s deadline, not before
+    assert result["body"]["timings"]["seconds_job"] >= 10
+    summarise("forged_poll_refused", forged_status=reply.status_code, messages_published=1)

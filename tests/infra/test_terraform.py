@@ -233,6 +233,7 @@ DEFAULTS = {
     "OLD_EVENT_POLICY": "old_event_policy",
     "MAX_FUTURE_SECONDS": "max_future_seconds",
     "MAX_REJECTED_FRACTION": "max_rejected_fraction",
+    "MIN_EVENT_TIME": "min_event_time",
     "DUPLICATE_POLICY": "duplicate_policy",
     "INGEST_LEASE_SECONDS": "ingest_timeout_seconds",  # the lease is the function's timeout
     "POLL_FIRST_DELAY_SECONDS": "poll_first_delay_seconds",

@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from functions import ingest, poller
@@ -149,6 +150,7 @@ class Harness:
             old_event_policy="move",
             max_future_seconds=600,
             max_rejected_fraction=0.1,
+            min_event_time=date(2000, 1, 1),
             duplicate_policy=self.duplicate_policy,
             ingest_lease_seconds=self.lease_seconds,
             poll_first_delay_seconds=15,

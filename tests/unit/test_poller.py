@@ -253,3 +253,31 @@ def test_leanplum_reads_a_copy_no_upload_can_replace() -> None:
     assert h.messages_for(NAME)[0]["counts"]["leanplum_successes"] == 4
     h.run_to_end(NAME, second)
     assert [m["counts"]["rows_sent"] for m in h.messages_for(NAME)] == [4, 7]
+
+
+def test_locally_a_task_token_is_checked_as_the_cloud_checks_it() -> None:
+    """Before: any request with the two Cloud Tasks header names and any 20-character bearer
+    token was obeyed by the local poller."""
+    from dataclasses import replace
+
+    from functions import poller
+    from functions.task_tokens import LocalTokenVerifier
+    from local_cloud.tasks_emulator.oidc import make_oidc_token
+
+    key, audience = b"k" * 32, "http://127.0.0.1:8080/"
+    h = Harness()
+    generation = started(h)
+    services = replace(h.poller_services(), verify_task_token=LocalTokenVerifier(key).problem)
+    payload = {"bucket": BUCKET, "object": NAME, "generation": str(generation)}
+
+    def poll(token: str) -> int:
+        headers = {**TASK_HEADERS, "Authorization": f"Bearer {token}"}
+        return poller.handle_poll(payload, headers, services, audience=audience).status
+
+    assert poll(make_oidc_token("sa@p.iam.gserviceaccount.com", audience, key=b"x" * 32)) == 403
+    assert poll(make_oidc_token("sa@p.iam.gserviceaccount.com", "http://other/", key=key)) == 403
+    assert poll(make_oidc_token("sa@p", audience, now=1_000_000_000, key=key)) == 403
+    assert poll("a.b") == 403 and poll("x" * 40) == 403
+    assert h.messages_for(NAME) == []
+    assert poll(make_oidc_token("sa@p.iam.gserviceaccount.com", audience, key=key)) == 200
+    assert [m["status"] for m in h.messages_for(NAME)] == ["SUCCEEDED"]

@@ -8,7 +8,7 @@ import pytest
 
 from functions.validation import ValidationOptions
 from functions.validation.names import name_problem
-from functions.validation.rules import BEFORE_EPOCH, VALUE_NOT_NUMBER, old_event_limit
+from functions.validation.rules import VALUE_NOT_NUMBER, old_event_limit
 from tests.unit._validation_helpers import NOW, NOW_TS, rows_of, run
 
 DAY = 86400
@@ -152,9 +152,36 @@ class TestTime:
             f"userId,event,time\nu,e,1969-12-31T23:59:59Z\nu,e,1970-01-01T00:00:00Z\nu,e,{T}\n",
             old_event_policy="keep",
             max_rejected_fraction=0.5,
+            min_event_time=datetime(1970, 1, 1, tzinfo=UTC),  # the floor at the epoch itself
         )
-        assert reasons(report) == [(2, "time", BEFORE_EPOCH)]
+        [(row, column, reason)] = reasons(report)
+        assert (row, column) == (2, "time") and reason.startswith("time is before 1970-01-01")
         assert [row[2] for row in rows_of(out)[1:]] == ["0", str(T)]
+
+    @pytest.mark.parametrize("policy", ["move", "reject", "keep"])
+    def test_placeholder_times_before_the_floor_are_rejected_not_moved(self, policy: str) -> None:
+        """Before: a time of 0 (a typical null) or a 1900 date was moved to import time - 360
+        days and imported as a real event."""
+        report, out, _ = run(
+            f"userId,event,time\nu,e,0\nu,e,1900-01-01T00:00:00Z\nu,e,1999-12-31T23:59:59Z\n"
+            f"u,e,{T}\n",
+            old_event_policy=policy,
+            max_rejected_fraction=0.9,
+        )
+        assert [(row, column) for row, column, _ in reasons(report)] == [
+            (2, "time"), (3, "time"), (4, "time")
+        ]  # fmt: skip
+        assert all("before 2000-01-01 (MIN_EVENT_TIME)" in r for _, _, r in reasons(report))
+        assert [row[2] for row in rows_of(out)[1:]] == [str(T)]
+        assert report.rows_time_clamped == 0
+
+    def test_the_floor_is_a_setting(self) -> None:
+        report, _, _ = run(
+            "userId,event,time\nu,e,2010-06-01T00:00:00Z\n",
+            old_event_policy="keep",
+            min_event_time=datetime(2012, 1, 1, tzinfo=UTC),
+        )
+        assert "before 2012-01-01" in reasons(report)[0][2]
 
     def test_future_events_rejected_beyond_limit(self) -> None:
         report, _, _ = run(
@@ -211,6 +238,29 @@ class TestUserAndNames:
             (3, "userId", "userId is longer than 400 characters"),
         ]
 
+    def test_control_characters_in_ids_and_names_are_rejected(self) -> None:
+        """Before: NUL and other C0 controls in user ids, event names and parameter names
+        passed validation and reached Leanplum."""
+        report, out, _ = run(
+            f'userId,event,time\n"u\x00",e,{T}\nu\x01x,e,{T}\nu,"e\x00v",{T}\nu,e\x1f,{T}\n'
+            f"ok,e,{T}\n",
+            max_rejected_fraction=0.9,
+        )
+        assert [(row, column) for row, column, _ in reasons(report)] == [
+            (2, "userId"), (3, "userId"), (4, "event"), (5, "event")
+        ]  # fmt: skip
+        assert all("control character" in reason for _, _, reason in reasons(report))
+        assert [row[0] for row in rows_of(out)[1:]] == ["ok"]
+        param, _, _ = run(f"userId,event,time,params.a\x02b\nu,e,{T},1\nu,e,{T},\n")
+        assert reasons(param) == [
+            (
+                2,
+                "params.a\x02b",
+                "parameter name contains a control character (U+0000 to U+001F or U+007F)",
+            )
+        ]
+        assert any("not a valid parameter name" in warning for warning in param.warnings)
+
     def test_device_id_too_long(self) -> None:
         report, _, _ = run(
             f"userId,event,time,deviceId\nu,e,{T},{'d' * 401}\nu,e,{T},d\n",
@@ -234,6 +284,9 @@ class TestUserAndNames:
             ("a\nb", "forbidden"),
             ("a\rb", "forbidden"),
             ("123", "numeric"),
+            ("a\x00b", "control"),
+            ("a\x1bb", "control"),
+            ("a\x7fb", "control"),
             ("1.5", "numeric"),
         ],
     )
