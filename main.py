@@ -50,7 +50,7 @@ def build_ingest_services(config: IngestConfig) -> IngestServices:
     return IngestServices(
         config=config,
         objects=objects,
-        records=RecordStore(objects),
+        records=RecordStore(objects, config.state_bucket),
         publisher=PubSubPublisher(PublisherClient(), config.results_topic),
         polls=CloudTasksPollScheduler(
             make_tasks_client(),
@@ -71,7 +71,7 @@ def build_poller_services(config: PollerConfig) -> PollerServices:
     return PollerServices(
         config=config,
         objects=objects,
-        records=RecordStore(objects),
+        records=RecordStore(objects, config.state_bucket),
         publisher=PubSubPublisher(PublisherClient(), config.results_topic),
         leanplum=_leanplum_factory(config),
         verify_task_token=LocalTokenVerifier(bytes.fromhex(local_key)).problem

@@ -42,6 +42,8 @@ RESERVED_PREFIXES = {
 _TOPIC_RE = re.compile(r"^projects/[^/]+/topics/[^/]+$")
 _QUEUE_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[^/]+$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+# Cloud Storage bucket names: 3-63 characters (222 with dots), lowercase, digits, - _ .
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 
 
 def _check_regex(pattern: re.Pattern[str], shape: str) -> Callable[[str], str | None]:
@@ -127,6 +129,13 @@ SETTINGS: tuple[Setting, ...] = (
         BOTH,
         "Topic that receives one result message per file (projects/P/topics/T).",
         check=_check_regex(_TOPIC_RE, "projects/PROJECT/topics/TOPIC"),
+    ),
+    Setting(
+        "STATE_BUCKET",
+        BOTH,
+        "Private bucket of the importer's records, claims, archive, reports and the parts "
+        "Leanplum reads (no uploader has access to it).",
+        check=_check_regex(_BUCKET_RE, "a bucket name"),
     ),
     Setting(
         "TASKS_QUEUE",
@@ -237,6 +246,7 @@ class IngestConfig:
     leanplum_dev_key: str = field(repr=False)
     leanplum_api_url: str
     results_topic: str
+    state_bucket: str
     tasks_queue: str
     poller_url: str
     tasks_service_account: str
@@ -258,6 +268,7 @@ class PollerConfig:
     leanplum_dev_key: str = field(repr=False)
     leanplum_api_url: str
     results_topic: str
+    state_bucket: str
     poll_deadline_seconds: int
     poll_max_attempts: int
 
@@ -299,6 +310,7 @@ def load_ingest_config(environ: Mapping[str, str] | None = None) -> IngestConfig
         leanplum_dev_key=values["LEANPLUM_DEV_KEY"],
         leanplum_api_url=values["LEANPLUM_API_URL"],
         results_topic=values["RESULTS_TOPIC"],
+        state_bucket=values["STATE_BUCKET"],
         tasks_queue=values["TASKS_QUEUE"],
         poller_url=values["POLLER_URL"],
         tasks_service_account=values["TASKS_SERVICE_ACCOUNT"],
@@ -321,6 +333,7 @@ def load_poller_config(environ: Mapping[str, str] | None = None) -> PollerConfig
         leanplum_dev_key=values["LEANPLUM_DEV_KEY"],
         leanplum_api_url=values["LEANPLUM_API_URL"],
         results_topic=values["RESULTS_TOPIC"],
+        state_bucket=values["STATE_BUCKET"],
         poll_deadline_seconds=int(values["POLL_DEADLINE_SECONDS"]),
         poll_max_attempts=int(values["POLL_MAX_ATTEMPTS"]),
     )

@@ -39,7 +39,7 @@ def may_have_reached_leanplum(owner: ImportRecord) -> bool:
 def duplicate_owner(record: ImportRecord, sha256: str, services: IngestServices) -> int | None:
     """Claim ``sha256`` for ``record``'s object name; the owner's generation if another version
     that may have reached Leanplum holds it, else ``None`` (the claim is now ours)."""
-    objects, bucket = services.objects, record.bucket
+    objects, bucket = services.objects, services.config.state_bucket
     name = content_claim_name(record.object, sha256)
     body = json.dumps({"generation": record.generation}).encode()
     try:

@@ -20,7 +20,13 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage  # type: ignore[attr-defined]
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from functions.objects import ObjectInfo, ObjectNotFound, PreconditionFailed, StorageUnavailable
+from functions.objects import (
+    AccessDenied,
+    ObjectInfo,
+    ObjectNotFound,
+    PreconditionFailed,
+    StorageUnavailable,
+)
 
 CHUNK_BYTES = 1024 * 1024
 #: Read ahead this much per request when streaming a download (fewer round trips).
@@ -59,6 +65,8 @@ def _mapped_errors(what: str) -> Iterator[None]:
         raise PreconditionFailed(f"{what}: precondition failed (412)") from exc
     except gexc.NotFound as exc:
         raise ObjectNotFound(f"{what}: not found") from exc
+    except gexc.Forbidden as exc:
+        raise AccessDenied(f"{what}: access denied (403)") from exc
     except (gexc.ServerError, gexc.TooManyRequests, gexc.RetryError) as exc:
         raise StorageUnavailable(f"{what}: Cloud Storage did not answer ({exc})") from exc
 
@@ -128,13 +136,16 @@ class GcsStore:
             )
         return _info(blob)
 
-    def copy(self, bucket: str, name: str, generation: int, destination: str) -> ObjectInfo:
+    def copy(
+        self, bucket: str, name: str, generation: int, destination_bucket: str, destination: str
+    ) -> ObjectInfo:
         source_bucket = self._client.bucket(bucket)
         source = source_bucket.blob(name, generation=generation)
-        with _mapped_errors(f"gs://{bucket}/{name}#{generation} -> {destination}"):
+        target = f"gs://{destination_bucket}/{destination}"
+        with _mapped_errors(f"gs://{bucket}/{name}#{generation} -> {target}"):
             copied = source_bucket.copy_blob(
                 source,
-                source_bucket,
+                self._client.bucket(destination_bucket),
                 destination,
                 source_generation=generation,
                 if_generation_match=0,

@@ -36,12 +36,17 @@ class Part:
     bytes: int
     uri: str
     job_id: str | None = None
+    #: The bucket holding ``file`` (the state bucket); ``None`` in records written before the
+    #: state bucket existed, where it is the upload's bucket.
+    bucket: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"file": self.file, "rows": self.rows, "bytes": self.bytes}
         data["uri"] = self.uri
         if self.job_id is not None:
             data["job_id"] = self.job_id
+        if self.bucket is not None:
+            data["bucket"] = self.bucket
         return data
 
     @classmethod
@@ -52,6 +57,7 @@ class Part:
             bytes=int(data.get("bytes") or 0),
             uri=str(data.get("uri") or ""),
             job_id=str(data["job_id"]) if data.get("job_id") else None,
+            bucket=str(data["bucket"]) if data.get("bucket") else None,
         )
 
 

@@ -90,7 +90,7 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
         work = Path(tmp)
         original = work / "original.csv"
         try:
-            digests = staging.download_original(obj, record, original, services.objects)
+            digests = staging.download_original(obj, record, original, services)
         except StaleGenerationError:
             _end(record, State.SUPERSEDED, "the file was replaced before it was read", services)
             info("Stopped: the object was replaced", step="download", **obj.fields)
@@ -130,8 +130,8 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
             **obj.fields,
         )
 
-        staging.archive_original(obj, record, original, digests, services.objects)
-        staging.write_reports(obj, record, rejected, services.objects)
+        staging.archive_original(obj, record, original, digests, services)
+        staging.write_reports(obj, record, rejected, services)
         if not report.accepted:
             _end(record, State.REJECTED, report.refusal_reason, services)
             return "rejected"
@@ -150,5 +150,5 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
                 services,
             )
             return "superseded"
-        staging.prepare_parts(obj, record, normalized, work, services.objects)
+        staging.prepare_parts(obj, record, normalized, work, services)
     return start_jobs(obj, record, services)

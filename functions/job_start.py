@@ -54,7 +54,7 @@ def start_jobs(obj: FinalizedObject, record: ImportRecord, services: IngestServi
             if part.job_id:
                 continue
             try:
-                part.job_id = client.start_import(obj.bucket, part.file)
+                part.job_id = client.start_import(part.bucket or obj.bucket, part.file)
             except LeanplumError as exc:
                 if not record.job_ids:
                     raise

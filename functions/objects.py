@@ -30,6 +30,11 @@ class ObjectNotFound(ImporterError):
     """The object (or the pinned generation) does not exist."""
 
 
+class AccessDenied(ImporterError):
+    """HTTP 403: the function's grants (``functions/access.py``, ``infra/iam.tf``) do not cover
+    this object."""
+
+
 class PreconditionFailed(StaleGenerationError):
     """HTTP 412: the object's live generation is not the one the write expected."""
 
@@ -88,7 +93,9 @@ class ObjectStore(Protocol):
         """
         ...
 
-    def copy(self, bucket: str, name: str, generation: int, destination: str) -> ObjectInfo:
+    def copy(
+        self, bucket: str, name: str, generation: int, destination_bucket: str, destination: str
+    ) -> ObjectInfo:
         """Copy one pinned generation to ``destination`` only if that does not exist yet.
 
         :raises ObjectNotFound: the source generation no longer exists.
@@ -107,6 +114,12 @@ class ObjectStore(Protocol):
 
 def gs_uri(bucket: str, name: str) -> str:
     return f"gs://{bucket}/{name}"
+
+
+def split_gs_uri(uri: str) -> tuple[str, str]:
+    """``gs://bucket/name`` as ``(bucket, name)``."""
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    return bucket, name
 
 
 def write_once(

@@ -19,7 +19,7 @@ from functions.leanplum import JobStatus, LeanplumError, RequestRejected
 from functions.lifecycle import State, Status, publish_pending
 from functions.logs import info, warning
 from functions.naming import reports_dir
-from functions.objects import ObjectNotFound, gs_uri, write_once
+from functions.objects import AccessDenied, ObjectNotFound, gs_uri, write_once
 from functions.results import LeanplumCounts, finish
 from functions.results_join import JoinedResults, join_results
 from functions.services import LeanplumApi, PollerServices
@@ -219,7 +219,7 @@ def _conclude(
     if timed_out is None:
         try:
             joined = join_results(record, statuses, client=client, objects=services.objects)
-        except ObjectNotFound as exc:
+        except (ObjectNotFound, AccessDenied) as exc:
             # The file Leanplum read is gone (deleted by hand, or a record from before the
             # parts location): Leanplum's own counts stand in for the row-by-row join.
             warning("Cannot join results to rows", step="join", reason=str(exc), **record.fields)
@@ -229,15 +229,16 @@ def _conclude(
             )
     if joined is not None and joined.failed_rows_csv:
         name = reports_dir(record.object, record.generation) + "failed-rows.csv"
+        state = services.config.state_bucket
         write_once(
             services.objects,
-            record.bucket,
+            state,
             name,
             joined.failed_rows_csv,
             content_type="text/csv",
             if_generation_match=None,
         )
-        record.uris.failed_rows = gs_uri(record.bucket, name)
+        record.uris.failed_rows = gs_uri(state, name)
     decision = decide(record, statuses, joined, timed_out=timed_out)
     jobs = [
         {

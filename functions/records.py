@@ -20,14 +20,34 @@ JSON = "application/json"
 
 
 class RecordStore:
-    """Load, create (only if absent) and save (only over what was read) import records."""
+    """Load, create (only if absent) and save (only over what was read) import records.
 
-    def __init__(self, objects: ObjectStore) -> None:
+    Records live in the state bucket; ``record.bucket`` is the upload's (landing) bucket.
+    """
+
+    def __init__(self, objects: ObjectStore, state_bucket: str) -> None:
         self.objects = objects
+        self.state_bucket = state_bucket
 
     def load(self, bucket: str, object_name: str, generation: int) -> ImportRecord | None:
-        """The record of one file version, or ``None`` when there is none yet."""
-        found = self.objects.read(bucket, record_name(object_name, generation))
+        """The record of one file version, or ``None`` when there is none yet.
+
+        A record written before the state bucket existed (in the landing bucket, same name) is
+        moved there on first read, create-only, so that imports running during the upgrade end
+        as they would have.
+        """
+        name = record_name(object_name, generation)
+        found = self.objects.read(self.state_bucket, name)
+        if found is None and bucket != self.state_bucket:
+            legacy = self.objects.read(bucket, name)
+            if legacy is None:
+                return None
+            try:
+                write_once(self.objects, self.state_bucket, name, legacy[0],
+                           if_generation_match=0, content_type=JSON)  # fmt: skip
+            except StaleGenerationError:
+                pass  # another reader moved it first
+            found = self.objects.read(self.state_bucket, name)
         if found is None:
             return None
         data, info = found
@@ -66,7 +86,7 @@ class RecordStore:
     def _write(self, record: ImportRecord, *, if_generation_match: int) -> None:
         info = write_once(
             self.objects,
-            record.bucket,
+            self.state_bucket,
             record_name(record.object, record.generation),
             record.to_json(),
             if_generation_match=if_generation_match,

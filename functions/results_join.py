@@ -67,7 +67,8 @@ def join_results(
         if status.state != "FINISHED":
             continue
         with tempfile.TemporaryFile() as raw:
-            objects.download(record.bucket, part.file, _part_generation(record, part), raw)
+            bucket = part.bucket or record.bucket
+            objects.download(bucket, part.file, _part_generation(record, part), raw)
             raw.seek(0)
             text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
             reader = csv.reader(text)

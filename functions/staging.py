@@ -21,7 +21,14 @@ from functions.import_record import ImportRecord, Part
 from functions.lifecycle import State
 from functions.logs import info, warning
 from functions.naming import archive_name, parts_dir, reports_dir
-from functions.objects import ObjectNotFound, ObjectStore, PreconditionFailed, gs_uri, write_once
+from functions.objects import (
+    ObjectNotFound,
+    ObjectStore,
+    PreconditionFailed,
+    gs_uri,
+    split_gs_uri,
+    write_once,
+)
 from functions.services import IngestServices
 from functions.validation import LEANPLUM_MAX_FILE_BYTES, split_by_user
 
@@ -53,22 +60,19 @@ class Digests:
 
 
 def download_original(
-    obj: FinalizedObject, record: ImportRecord, target: Path, objects: ObjectStore
+    obj: FinalizedObject, record: ImportRecord, target: Path, services: IngestServices
 ) -> Digests:
     """The event's generation, or, on a retry after our rewrite, the archived original.
 
     :raises StaleGenerationError: the generation is gone and no archive of it exists.
     """
+    objects = services.objects
     try:
         with target.open("wb") as out:
             objects.download(obj.bucket, obj.name, obj.generation, out)
     except ObjectNotFound as exc:
         archive = record.uris.original
-        found = (
-            objects.read(obj.bucket, archive.removeprefix(f"gs://{obj.bucket}/"))
-            if (archive)
-            else None
-        )
+        found = objects.read(*split_gs_uri(archive)) if archive else None
         if found is None:
             raise StaleGenerationError(
                 f"gs://{obj.bucket}/{obj.name}#{obj.generation} is gone"
@@ -82,22 +86,23 @@ def archive_original(
     record: ImportRecord,
     original: Path,
     digests: Digests,
-    objects: ObjectStore,
+    services: IngestServices,
 ) -> None:
     """Keep the uploaded bytes at a stable path named in the result (``uris.original``)."""
     if record.uris.original:
         return
+    objects, state = services.objects, services.config.state_bucket
     archive = archive_name(obj.name, obj.generation)
     try:
-        objects.copy(obj.bucket, obj.name, obj.generation, archive)
+        objects.copy(obj.bucket, obj.name, obj.generation, state, archive)
     except ObjectNotFound:
         # The event's generation is gone (rewritten by an earlier delivery that crashed before
         # recording the archive): archive the bytes this delivery holds.
-        _write_archive(obj.bucket, archive, original, digests, objects, if_generation_match=0)
+        _write_archive(state, archive, original, digests, objects, if_generation_match=0)
     except PreconditionFailed:
         # Already there: an earlier delivery's copy, or our own copy whose answer was lost.
-        _write_archive(obj.bucket, archive, original, digests, objects, if_generation_match=None)
-    record.uris.original = gs_uri(obj.bucket, archive)
+        _write_archive(state, archive, original, digests, objects, if_generation_match=None)
+    record.uris.original = gs_uri(state, archive)
 
 
 def _write_archive(
@@ -132,31 +137,32 @@ def _write_archive(
 
 
 def write_reports(
-    obj: FinalizedObject, record: ImportRecord, rejected: Path, objects: ObjectStore
+    obj: FinalizedObject, record: ImportRecord, rejected: Path, services: IngestServices
 ) -> None:
     """The validation report, and the rejected rows with their reasons when there are any."""
+    objects, state = services.objects, services.config.state_bucket
     reports = reports_dir(obj.name, obj.generation)
     body = json.dumps(record.validation.to_report(), indent=1, ensure_ascii=False).encode()
     write_once(
         objects,
-        obj.bucket,
+        state,
         reports + "report.json",
         body,
         content_type=JSON,
         if_generation_match=None,
     )
-    record.uris.report = gs_uri(obj.bucket, reports + "report.json")
+    record.uris.report = gs_uri(state, reports + "report.json")
     if record.validation.rows_rejected:
         with rejected.open("rb") as src:
             write_once(
                 objects,
-                obj.bucket,
+                state,
                 reports + "rejected-rows.csv",
                 src,
                 content_type=CSV,
                 if_generation_match=None,
             )
-        record.uris.rejected_rows = gs_uri(obj.bucket, reports + "rejected-rows.csv")
+        record.uris.rejected_rows = gs_uri(state, reports + "rejected-rows.csv")
     info(
         "Archived the original and wrote the report",
         step="archive",
@@ -209,20 +215,25 @@ def rewrite_in_place(
 
 
 def prepare_parts(
-    obj: FinalizedObject, record: ImportRecord, normalized: Path, work: Path, objects: ObjectStore
+    obj: FinalizedObject,
+    record: ImportRecord,
+    normalized: Path,
+    work: Path,
+    services: IngestServices,
 ) -> None:
     """The files Leanplum reads: under the reserved prefix, written once by the importer, so
     that no later upload under the upload's name can change what a job imports or what the
     poller joins its results to. One part, or above Leanplum's limit, parts split between
     users."""
+    objects, state = services.objects, services.config.state_bucket
     prefix = parts_dir(obj.name, obj.generation)
     size = normalized.stat().st_size
     if size <= MAX_PART_BYTES:
         name = prefix + "part-001.csv"
         with normalized.open("rb") as src:
-            write_once(objects, obj.bucket, name, src, content_type=CSV, if_generation_match=None)
+            write_once(objects, state, name, src, content_type=CSV, if_generation_match=None)
         rows = record.validation.rows_written
-        record.parts = [Part(name, rows, size, gs_uri(obj.bucket, name))]
+        record.parts = [Part(name, rows, size, gs_uri(state, name), bucket=state)]
         return
     paths: list[Path] = []
     handles: list[BinaryIO] = []
@@ -243,6 +254,6 @@ def prepare_parts(
     for part, path in zip(infos, paths, strict=True):
         name = f"{prefix}part-{part.index + 1:03d}.csv"
         with path.open("rb") as src:
-            write_once(objects, obj.bucket, name, src, content_type=CSV, if_generation_match=None)
-        record.parts.append(Part(name, part.rows, part.bytes, gs_uri(obj.bucket, name)))
+            write_once(objects, state, name, src, content_type=CSV, if_generation_match=None)
+        record.parts.append(Part(name, part.rows, part.bytes, gs_uri(state, name), bucket=state))
     info("Split into parts", step="split", parts=len(record.parts), **obj.fields)

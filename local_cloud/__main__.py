@@ -41,21 +41,25 @@ def _upload(path: Path, name: str) -> int:
     return int(blob.generation or 0)
 
 
-def _show_outputs(body: dict[str, Any]) -> None:
-    """What a person checks next: the file Leanplum read and the validation report."""
+def _read_uri(uri: str) -> str:
     from functions import gcs
 
-    bucket = gcs.make_storage_client().bucket(BUCKET)
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    return str(gcs.make_storage_client().bucket(bucket).blob(name).download_as_text())
+
+
+def _show_outputs(body: dict[str, Any]) -> None:
+    """What a person checks next: the file Leanplum read and the validation report."""
     normalized = body["uris"].get("normalized")
+    parts = body["uris"].get("parts") or []
     if normalized:
-        text = bucket.blob(normalized.removeprefix(f"gs://{BUCKET}/")).download_as_text()
-        _say(f"The file Leanplum read ({normalized}, normalised in place):")
+        text = _read_uri(normalized)
+        _say(f"The upload, normalised in place ({normalized}); Leanplum read the same bytes")
+        _say(f"from the importer's own copy ({', '.join(parts)}):")
         _say("  " + "\n  ".join(text.splitlines()[:12]))
     report_uri = body["uris"].get("report")
     if report_uri:
-        report = json.loads(
-            bucket.blob(report_uri.removeprefix(f"gs://{BUCKET}/")).download_as_text()
-        )
+        report = json.loads(_read_uri(report_uri))
         _say(f"Validation report ({report_uri}):")
         _say(f"  column mapping: {json.dumps(report.get('column_mapping', {}))}")
         for warning in report.get("warnings", []):

@@ -32,6 +32,8 @@ BUCKET = "leanplum-imports"
 #: A bucket without notifications: tests deliver its events themselves, acting as Eventarc, to
 #: control their order and concurrency.
 MANUAL_BUCKET = "manual-delivery"
+#: The importer's private bucket (records, claims, archive, reports, the parts Leanplum reads).
+STATE_BUCKET = "importer-state"
 NOTIFICATIONS_TOPIC = "gcs-notifications"
 RESULTS_TOPIC = "import-results"
 INGEST_SUBSCRIPTION = "gcs-to-ingest"
@@ -160,6 +162,7 @@ class LocalCloud:
             "LEANPLUM_DEV_KEY": self._dev_key,
             "LEANPLUM_API_URL": self.leanplum_api_url,
             "RESULTS_TOPIC": self.results_topic,
+            "STATE_BUCKET": STATE_BUCKET,
             "TASKS_QUEUE": self.queue_path,
             "POLLER_URL": self.poller_url,
             "TASKS_SERVICE_ACCOUNT": TASKS_SERVICE_ACCOUNT,
@@ -301,6 +304,7 @@ class LocalCloud:
 
         gcs.make_storage_client().create_bucket(BUCKET)
         gcs.make_storage_client().create_bucket(MANUAL_BUCKET)
+        gcs.make_storage_client().create_bucket(STATE_BUCKET)
 
     def _start_tasks(self) -> None:
         argv = [sys.executable, "-m", "local_cloud.tasks_emulator",

@@ -15,7 +15,7 @@ import requests
 from local_cloud.leanplum_sim.admin import SimulatorAdmin
 from local_cloud.processes import wait_for
 from local_cloud.results import pull_results
-from local_cloud.stack import BUCKET, PROJECT, REPO_ROOT, LocalCloud, Settings
+from local_cloud.stack import BUCKET, PROJECT, REPO_ROOT, STATE_BUCKET, LocalCloud, Settings
 
 RESULT_SCHEMA = json.loads((REPO_ROOT / "schemas" / "result-message.schema.json").read_text())
 
@@ -45,10 +45,15 @@ class Pipeline:
         blob.upload_from_string(data, content_type="text/csv")
         return int(blob.generation or 0)
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, bucket: str = BUCKET) -> bytes:
         from functions import gcs
 
-        return bytes(gcs.make_storage_client().bucket(BUCKET).blob(name).download_as_bytes())
+        return bytes(gcs.make_storage_client().bucket(bucket).blob(name).download_as_bytes())
+
+    def read_uri(self, uri: str) -> bytes:
+        """An object named by a ``gs://bucket/name`` URI of a result message."""
+        bucket, _, name = uri.removeprefix("gs://").partition("/")
+        return self.read(name, bucket)
 
     def assert_valid(self, message: dict[str, Any]) -> None:
         """Every published message must match the versioned JSON Schema in the repository."""
@@ -103,8 +108,9 @@ class Pipeline:
             if r["params"].get("file") == name or r["params"].get("file", "").startswith(parts)
         ]  # fmt: skip
 
-    def jobs_for(self, name: str, bucket: str = BUCKET) -> list[dict[str, Any]]:
-        """``multi`` requests that reached Leanplum for ``name`` and were answered 200."""
+    def jobs_for(self, name: str, bucket: str = STATE_BUCKET) -> list[dict[str, Any]]:
+        """``multi`` requests that reached Leanplum for ``name`` and were answered 200 (Leanplum
+        reads the parts in the importer's state bucket, whatever bucket the upload landed in)."""
         return [
             r for r in self.multi_for(name)
             if r["params"].get("gcsBucket") == bucket and r.get("status") in (200, None)
@@ -156,8 +162,9 @@ class Pipeline:
         reply = requests.post(self.cloud.ingest_url, json=resource, headers=headers, timeout=600)
         return reply.status_code
 
-    def record(self, name: str, bucket: str = BUCKET) -> list[dict[str, Any]]:
-        """Every import record of ``name`` (one per generation), oldest first."""
+    def record(self, name: str, bucket: str = STATE_BUCKET) -> list[dict[str, Any]]:
+        """Every import record of ``name`` (one per generation, in the state bucket), oldest
+        first."""
         from functions import gcs
         from functions.config import RECORDS_PREFIX
 

@@ -84,7 +84,7 @@ def test_a_burst_of_duplicate_and_concurrent_events_makes_one_job(faults: Pipeli
     [result] = faults.results_for(subscription, name)
     assert result["body"]["status"] == "SUCCEEDED"
     assert faults.no_more_results(subscription, name)
-    jobs = faults.jobs_for(name, MANUAL_BUCKET)
+    jobs = faults.jobs_for(name)
     rewrites = faults.steps(name, "rewrite")
     assert len(jobs) == 1
     assert len(rewrites) == 1
@@ -160,7 +160,6 @@ def test_a_job_that_fails_reports_leanplums_reason(faults: Pipeline) -> None:
 
 
 def test_rows_answered_with_warnings_make_a_partial_result(faults: Pipeline) -> None:
-    from functions import gcs
 
     faults.sim_config(warn_events=["legacy_event"])
     subscription = faults.subscribe_results()
@@ -179,8 +178,7 @@ def test_rows_answered_with_warnings_make_a_partial_result(faults: Pipeline) -> 
     assert body["counts"]["leanplum_failures"] == 2
     assert sum(body["counts"]["leanplum_warnings_by_message"].values()) == 2
     uri = body["uris"]["failed_rows"]
-    failed = gcs.make_storage_client().bucket(BUCKET).blob(uri.removeprefix(f"gs://{BUCKET}/"))
-    rows = list(csv.DictReader(io.StringIO(failed.download_as_text())))
+    rows = list(csv.DictReader(io.StringIO(faults.read_uri(uri).decode())))
     assert sorted((r["userId"], r["event"]) for r in rows) == [
         ("u1", "legacy_event"), ("u3", "legacy_event")]  # fmt: skip
     assert all(r["leanplum_message"] for r in rows)
@@ -242,8 +240,8 @@ def test_the_uploader_overwriting_the_file_while_it_is_processed(
     assert stale["body"]["counts"]["rows_sent"] == 0
     assert result["body"]["counts"]["rows_total"] == 7
     assert faults.no_more_results(subscription, name)
-    assert len(faults.jobs_for(name, MANUAL_BUCKET)) == 1
-    states = {int(r["generation"]): r["state"] for r in faults.record(name, MANUAL_BUCKET)}
+    assert len(faults.jobs_for(name)) == 1
+    states = {int(r["generation"]): r["state"] for r in faults.record(name)}
     assert states[old] == "SUPERSEDED"
     stopped_at = [
         e["step"]
@@ -254,7 +252,7 @@ def test_the_uploader_overwriting_the_file_while_it_is_processed(
     ]
     assert stopped_at == [noticed_at]
     summarise(f"overwrite_noticed_at_{noticed_at}", events_delivered=2,
-              jobs_started=len(faults.jobs_for(name, MANUAL_BUCKET)), messages_published=2,
+              jobs_started=len(faults.jobs_for(name)), messages_published=2,
               stale_state=states[old], stale_stopped_at=stopped_at)  # fmt: skip
 
 
@@ -277,8 +275,7 @@ def test_the_ingest_process_killed_mid_file_and_the_event_redelivered(faults: Pi
     assert body["counts"]["rows_total"] == 60_000
     assert len(faults.jobs_for(name)) == 1
     assert faults.steps(name, "claim")[-1]["message"] == "Took over an expired lease"
-    archive = body["uris"]["original"].removeprefix(f"gs://{BUCKET}/")
-    assert faults.read(archive) == original
+    assert faults.read_uri(body["uris"]["original"]) == original
     assert faults.no_more_results(subscription, name)
     summarise(
         "ingest_killed_mid_file",
@@ -377,7 +374,7 @@ def test_a_file_that_always_crashes_the_ingest_ends_failed(
     assert body["status"] == "FAILED"
     assert f"failed {claims.MAX_ATTEMPTS} times" in body["reason"]
     assert "simulated validator crash" in body["reason"]
-    assert not faults.jobs_for(name, MANUAL_BUCKET)
+    assert not faults.jobs_for(name)
     summarise("always_crashing_file", events_delivered=crashes + 1, jobs_started=0,
               messages_published=1)  # fmt: skip
 

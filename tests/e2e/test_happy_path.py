@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from local_cloud.stack import APP_ID, BUCKET
+from local_cloud.stack import APP_ID, BUCKET, STATE_BUCKET
 
 from .conftest import Pipeline
 
@@ -48,14 +48,14 @@ def test_one_file_one_job_one_message(pipeline: Pipeline) -> None:
     assert params["appId"] == APP_ID
     assert jobs[0]["key_class"] == "development"
     assert params["createJob"] == "true"
-    assert params["gcsBucket"] == BUCKET
+    assert params["gcsBucket"] == STATE_BUCKET  # the importer's private copy, not the upload
     assert params["defaultAction"] == "track"
     assert params["apiVersion"] == "1.0.6"
     assert body["jobs"][0]["job_id"] in {j["job_id"] for j in body["jobs"]}
     # Leanplum read a copy only the importer writes; the file in the bucket is the same bytes:
     # normalised, grouped by user.
     assert params["file"].startswith("importer/parts/")
-    assert pipeline.read(params["file"]) == pipeline.read(name)
+    assert pipeline.read(params["file"], STATE_BUCKET) == pipeline.read(name)
     rows = list(csv.DictReader(io.StringIO(pipeline.read(name).decode())))
     users = [r["userId"] for r in rows]
     assert sorted(users) == ["u1", "u1", "u2"]

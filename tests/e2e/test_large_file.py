@@ -76,9 +76,8 @@ def test_a_250_mb_file_makes_three_parts_three_jobs_one_message(
     # Every part is a valid CSV under the limit, with the header, and no user spans two parts.
     users_by_part: list[set[str]] = []
     for uri in body["uris"]["parts"]:
-        blob = (
-            gcs.make_storage_client().bucket(BUCKET).get_blob(uri.removeprefix(f"gs://{BUCKET}/"))
-        )
+        bucket, _, part = uri.removeprefix("gs://").partition("/")
+        blob = gcs.make_storage_client().bucket(bucket).get_blob(part)
         assert blob is not None and blob.size is not None
         assert blob.size <= 100 * 1000 * 1000
         reader = csv.reader(io.StringIO(blob.download_as_text()))

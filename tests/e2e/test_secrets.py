@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from functions import gcs
-from local_cloud.stack import BUCKET, MANUAL_BUCKET
+from local_cloud.stack import BUCKET, MANUAL_BUCKET, STATE_BUCKET
 
 from .conftest import Pipeline
 
@@ -39,7 +39,7 @@ def test_the_key_leaks_nowhere(pipeline: Pipeline) -> None:
         text = path.read_text(errors="replace")
         scanned += len(text)
         assert key not in text, f"the key appears in {path.name}"
-    for bucket in (BUCKET, MANUAL_BUCKET):
+    for bucket in (BUCKET, MANUAL_BUCKET, STATE_BUCKET):
         for blob in gcs.make_storage_client().list_blobs(bucket):
             if blob.size and blob.size < 5_000_000:
                 assert key.encode() not in blob.download_as_bytes(), blob.name

@@ -19,6 +19,7 @@ from datetime import date
 from typing import Any
 
 from functions import ingest, poller
+from functions.access import BucketRole
 from functions.config import IngestConfig, PollerConfig
 from functions.import_record import ImportRecord, now_iso
 from functions.leanplum import JobStatus, LeanplumError
@@ -26,9 +27,11 @@ from functions.poll_tasks import poll_payload, task_id_for
 from functions.poller import PollOutcome
 from functions.records import RecordStore
 from functions.services import IngestServices, PollerServices
-from tests.unit.memory_store import MemoryStore
+from tests.unit.memory_store import GuardedStore, MemoryStore
 
 BUCKET = "landing"
+STATE = "importer-state"
+ROLES: dict[str, BucketRole] = {BUCKET: "landing", STATE: "state"}
 QUEUE = "projects/p/locations/l/queues/poll"
 TASK_HEADERS = {
     "X-CloudTasks-QueueName": "poll",
@@ -134,7 +137,9 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.leanplum = FakeLeanplum(self.store)
-        self.records = RecordStore(self.store)
+        self.records = RecordStore(self.store, STATE)
+        self.ingest_view = GuardedStore(self.store, "ingest", ROLES)
+        self.poller_view = GuardedStore(self.store, "poller", ROLES)
 
     @property
     def ingest_services(self) -> IngestServices:
@@ -143,6 +148,7 @@ class Harness:
             leanplum_dev_key="dev-key-unit",
             leanplum_api_url="http://x",
             results_topic="projects/p/topics/r",
+            state_bucket=STATE,
             tasks_queue=QUEUE,
             poller_url="http://poller",
             tasks_service_account="t@p.iam.gserviceaccount.com",
@@ -157,8 +163,8 @@ class Harness:
         )
         return IngestServices(
             config,
-            self.store,
-            self.records,
+            self.ingest_view,
+            RecordStore(self.ingest_view, STATE),
             self.publisher,
             self.polls,
             lambda: self.leanplum,
@@ -171,11 +177,13 @@ class Harness:
             "dev-key-unit",
             "http://x",
             "projects/p/topics/r",
+            state_bucket=STATE,
             poll_deadline_seconds=deadline,
             poll_max_attempts=attempts,
         )
+        view = self.poller_view
         return PollerServices(
-            config, self.store, self.records, self.publisher, lambda: self.leanplum
+            config, view, RecordStore(view, STATE), self.publisher, lambda: self.leanplum
         )
 
     # -- what the outside world does --------------------------------------------------------

@@ -23,7 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO, Literal
 
-from functions.objects import ObjectInfo, ObjectNotFound, PreconditionFailed, StorageUnavailable
+from functions.access import BucketRole, allows
+from functions.config import FunctionName
+from functions.objects import (
+    AccessDenied,
+    ObjectInfo,
+    ObjectNotFound,
+    PreconditionFailed,
+    StorageUnavailable,
+)
 
 Op = Literal["stat", "read", "download", "write", "copy", "delete", "list"]
 FaultKind = Literal["412", "503", "lost_answer"]
@@ -126,13 +134,15 @@ class MemoryStore:
             raise PreconditionFailed(f"gs://{bucket}/{name}: the retry met its own write (412)")
         return info
 
-    def copy(self, bucket: str, name: str, generation: int, destination: str) -> ObjectInfo:
+    def copy(
+        self, bucket: str, name: str, generation: int, destination_bucket: str, destination: str
+    ) -> ObjectInfo:
         fault = self._enter("copy", destination)
         source = self._get(bucket, name, generation)
         if source is None:
             raise ObjectNotFound(f"gs://{bucket}/{name}#{generation}: not found")
-        self._check_precondition(bucket, destination, 0)
-        info = self._store(bucket, destination, source.data, dict(source.info.metadata))
+        self._check_precondition(destination_bucket, destination, 0)
+        info = self._store(destination_bucket, destination, source.data, dict(source.info.metadata))
         self._maybe_crash(landed=True)
         if fault == "lost_answer":
             raise PreconditionFailed(f"gs://{bucket}/{destination}: the retry met its own copy")
@@ -196,3 +206,67 @@ class MemoryStore:
 def _read_all(source: BinaryIO) -> bytes:
     source.seek(0)
     return source.read()
+
+
+@dataclass
+class GuardedStore:
+    """One function's view of the store: every call outside its rows of
+    :data:`functions.access.ACCESS` is refused as Cloud Storage refuses it (403), so a read or
+    write the grants do not cover fails a unit test instead of a deployment."""
+
+    store: MemoryStore
+    function: FunctionName
+    roles: dict[str, BucketRole]
+    incoming_prefix: str = "incoming/"
+    denied: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def _check(self, op: str, bucket: str, name: str, *, write: bool) -> None:
+        role = self.roles.get(bucket)
+        if role is None or not allows(
+            self.function, role, name, write=write, incoming_prefix=self.incoming_prefix
+        ):
+            self.denied.append((op, bucket, name))
+            raise AccessDenied(f"{self.function} may not {op} gs://{bucket}/{name} (403)")
+
+    def stat(self, bucket: str, name: str, generation: int | None = None) -> ObjectInfo | None:
+        self._check("stat", bucket, name, write=False)
+        return self.store.stat(bucket, name, generation)
+
+    def read(self, bucket: str, name: str) -> tuple[bytes, ObjectInfo] | None:
+        self._check("read", bucket, name, write=False)
+        return self.store.read(bucket, name)
+
+    def download(
+        self, bucket: str, name: str, generation: int | None, target: BinaryIO
+    ) -> ObjectInfo:
+        self._check("download", bucket, name, write=False)
+        return self.store.download(bucket, name, generation, target)
+
+    def write(
+        self,
+        bucket: str,
+        name: str,
+        source: bytes | BinaryIO,
+        *,
+        if_generation_match: int | None,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        self._check("write", bucket, name, write=True)
+        return self.store.write(bucket, name, source, if_generation_match=if_generation_match,
+                                content_type=content_type, metadata=metadata)  # fmt: skip
+
+    def copy(
+        self, bucket: str, name: str, generation: int, destination_bucket: str, destination: str
+    ) -> ObjectInfo:
+        self._check("copy from", bucket, name, write=False)
+        self._check("copy to", destination_bucket, destination, write=True)
+        return self.store.copy(bucket, name, generation, destination_bucket, destination)
+
+    def delete(self, bucket: str, name: str) -> bool:
+        self._check("delete", bucket, name, write=True)
+        return self.store.delete(bucket, name)
+
+    def list(self, bucket: str, prefix: str) -> list[ObjectInfo]:
+        self._check("list", bucket, prefix, write=False)
+        return self.store.list(bucket, prefix)

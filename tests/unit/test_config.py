@@ -23,6 +23,7 @@ INGEST_ENV = {
     "LEANPLUM_APP_ID": "app",
     "LEANPLUM_DEV_KEY": "dev-secret-value",
     "RESULTS_TOPIC": "projects/p/topics/results",
+    "STATE_BUCKET": "importer-state",
     "TASKS_QUEUE": "projects/p/locations/europe-west1/queues/poll",
     "POLLER_URL": "https://poller.example.run.app",
     "TASKS_SERVICE_ACCOUNT": "tasks@p.iam.gserviceaccount.com",

@@ -14,7 +14,7 @@ from functions.claims import MAX_ATTEMPTS, RetryLater
 from functions.leanplum import AnswerLost, ServerError
 from functions.lifecycle import State
 from functions.naming import record_name
-from tests.unit.fakes import BUCKET, Harness, crash, events_csv
+from tests.unit.fakes import BUCKET, STATE, Harness, crash, events_csv
 from tests.unit.memory_store import Crash
 
 NAME = "incoming/events.csv"
@@ -236,9 +236,7 @@ def test_lost_answers_of_the_rewrite_and_the_archive_copy_are_successes() -> Non
     assert h.deliver(NAME, generation) == "job_started"
     record = h.record(NAME, generation)
     assert record.output_generation == h.store.stat(BUCKET, NAME).generation  # type: ignore[union-attr]
-    assert record.uris.original and h.store.data(
-        BUCKET, f"importer/archive/{NAME}/{generation}.csv"
-    )
+    assert record.uris.original and h.store.data(STATE, f"importer/archive/{NAME}/{generation}.csv")
 
 
 def test_leanplum_down_at_job_start_gives_the_event_back_then_imports_once() -> None:

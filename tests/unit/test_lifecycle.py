@@ -22,7 +22,7 @@ from functions.lifecycle import (
 )
 from functions.records import RecordStore
 from functions.results import build_message, finish
-from tests.unit.fakes import BUCKET, RecordingPublisher, crash
+from tests.unit.fakes import BUCKET, STATE, RecordingPublisher, crash
 from tests.unit.memory_store import Crash, MemoryStore
 
 ALLOWED = {
@@ -94,7 +94,7 @@ def test_state_and_status_never_disagree(state: State, status: Status | None, ok
 
 
 def started(store: MemoryStore) -> tuple[RecordStore, ImportRecord]:
-    records = RecordStore(store)
+    records = RecordStore(store, STATE)
     record = ImportRecord(bucket=BUCKET, object="incoming/a.csv", generation=7)
     assert records.create(record)
     for state in (State.VALIDATED, State.JOB_STARTING, State.JOB_STARTED):
@@ -186,7 +186,7 @@ def test_a_mark_that_loses_to_an_unrelated_write_is_raised() -> None:
 
 def test_superseded_ends_with_its_own_result_and_finished_needs_a_status() -> None:
     store, publisher = MemoryStore(), RecordingPublisher()
-    records = RecordStore(store)
+    records = RecordStore(store, STATE)
     record = ImportRecord(bucket=BUCKET, object="incoming/b.csv", generation=9)
     records.create(record)
     finish(record, State.SUPERSEDED, reason="replaced", records=records, publisher=publisher)

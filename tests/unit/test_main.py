@@ -14,6 +14,7 @@ ENV = {
     "LEANPLUM_APP_ID": "app",
     "LEANPLUM_DEV_KEY": "dev-key-for-unit-tests",
     "RESULTS_TOPIC": "projects/p/topics/results",
+    "STATE_BUCKET": "importer-state",
     "TASKS_QUEUE": "projects/p/locations/l/queues/q",
     "POLLER_URL": "http://127.0.0.1:1/",
     "TASKS_SERVICE_ACCOUNT": "tasks@p.iam.gserviceaccount.com",

@@ -13,7 +13,7 @@ from functions.leanplum import JobStatus, RequestRejected, ServerError
 from functions.lifecycle import State, Status
 from functions.poller import Decision, decide, refuse_unless_cloud_tasks
 from functions.results_join import JoinedResults
-from tests.unit.fakes import BUCKET, TASK_HEADERS, Harness, events_csv
+from tests.unit.fakes import BUCKET, STATE, TASK_HEADERS, Harness, events_csv
 
 NAME = "incoming/events.csv"
 
@@ -116,7 +116,9 @@ def test_warned_rows_make_a_partial_result_with_the_failed_rows_beside_their_rea
     assert message["counts"]["leanplum_warnings_by_message"] == {"Unknown parameter": 2}
     failed_uri = message["uris"]["failed_rows"]
     rows = list(
-        csv.reader(io.StringIO(h.store.data(BUCKET, failed_uri[len("gs://landing/") :]).decode()))
+        csv.reader(
+            io.StringIO(h.store.data(STATE, failed_uri.removeprefix(f"gs://{STATE}/")).decode())
+        )
     )
     assert rows[0] == ["row", "userId", "event", "time", "params.source", "leanplum_message"]
     assert [r[0] for r in rows[1:]] == ["3", "5"]
@@ -233,8 +235,8 @@ def test_a_failure_that_survives_every_retry_ends_the_file_on_the_last_attempt()
 def test_a_file_gone_before_the_join_still_ends_with_leanplums_counts() -> None:
     h = Harness()
     generation = started(h, rows=4)
-    for name in h.store.names(BUCKET, "importer/parts/"):
-        h.store.delete(BUCKET, name)
+    for name in h.store.names(STATE, "importer/parts/"):
+        h.store.delete(STATE, name)
     assert h.poll(NAME, generation).text == "SUCCEEDED"
     assert h.messages_for(NAME)[0]["counts"]["leanplum_successes"] == 4
 

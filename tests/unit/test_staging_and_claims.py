@@ -13,7 +13,7 @@ from functions import staging
 from functions.claims import SOURCE_GENERATION_KEY
 from functions.leanplum import RequestRejected
 from functions.lifecycle import State
-from tests.unit.fakes import BUCKET, Harness, events_csv
+from tests.unit.fakes import BUCKET, STATE, Harness, events_csv
 
 NAME = "incoming/events.csv"
 NOT_NORMALISED = b"userId,event,time\nu1,open,2026-11-01T00:00:00Z\nu2,open,2026-11-02T00:00:00Z\n"
@@ -80,10 +80,10 @@ def test_a_refused_file_ends_rejected_with_its_report_and_rejected_rows() -> Non
     assert h.deliver(NAME, generation) == "rejected"
     [message] = h.messages_for(NAME)
     assert message["status"] == "REJECTED" and message["reason"]
-    report = message["uris"]["report"].removeprefix(f"gs://{BUCKET}/")
-    rejected = message["uris"]["rejected_rows"].removeprefix(f"gs://{BUCKET}/")
-    assert b'"accepted": false' in h.store.data(BUCKET, report)
-    assert h.store.data(BUCKET, rejected).count(b"\n") >= 3
+    report = message["uris"]["report"].removeprefix(f"gs://{STATE}/")
+    rejected = message["uris"]["rejected_rows"].removeprefix(f"gs://{STATE}/")
+    assert b'"accepted": false' in h.store.data(STATE, report)
+    assert h.store.data(STATE, rejected).count(b"\n") >= 3
     assert h.store.data(BUCKET, NAME).startswith(b"userId,event,time\nu,e,yesterday")
     assert h.leanplum.multi_calls == []
 
@@ -102,18 +102,18 @@ def test_a_forged_archive_object_is_replaced_by_the_real_original() -> None:
     h = Harness()
     generation = h.upload(NAME, NOT_NORMALISED)
     archive = f"importer/archive/{NAME}/{generation}.csv"
-    h.upload(archive, b"forged")
+    h.store.put(STATE, archive, b"forged")
     assert h.deliver(NAME, generation) == "job_started"
-    assert h.store.data(BUCKET, archive) == NOT_NORMALISED
+    assert h.store.data(STATE, archive) == NOT_NORMALISED
 
 
 def test_an_archive_written_earlier_with_the_same_bytes_is_kept() -> None:
     h = Harness()
     generation = h.upload(NAME, NOT_NORMALISED)
     archive = f"importer/archive/{NAME}/{generation}.csv"
-    kept = h.upload(archive, NOT_NORMALISED)
+    kept = h.store.put(STATE, archive, NOT_NORMALISED)
     assert h.deliver(NAME, generation) == "job_started"
-    assert h.store.stat(BUCKET, archive).generation == kept  # type: ignore[union-attr]
+    assert h.store.stat(STATE, archive).generation == kept  # type: ignore[union-attr]
 
 
 def big_csv(users: int = 12, per_user: int = 10) -> bytes:
@@ -137,10 +137,10 @@ def test_a_file_above_the_limit_is_split_between_users_one_job_per_part(
     [message] = h.run_to_end(NAME, generation)
     parts = message["uris"]["parts"]
     assert len(parts) == len(h.leanplum.jobs) > 1
-    assert all(p.startswith(f"gs://{BUCKET}/importer/parts/{NAME}/{generation}/") for p in parts)
+    assert all(p.startswith(f"gs://{STATE}/importer/parts/{NAME}/{generation}/") for p in parts)
     seen: list[bytes] = []
     for uri in parts:
-        rows = h.store.data(BUCKET, uri.removeprefix(f"gs://{BUCKET}/")).splitlines()[1:]
+        rows = h.store.data(STATE, uri.removeprefix(f"gs://{STATE}/")).splitlines()[1:]
         seen.extend({row.split(b",")[0] for row in rows})
     assert len(seen) == len(set(seen)) == 12  # every user in exactly one part
     assert message["counts"]["rows_sent"] == message["counts"]["leanplum_successes"] == 120
@@ -211,7 +211,7 @@ def test_a_planted_content_claim_does_not_make_a_real_file_a_duplicate(forged_bo
 
     h = Harness()
     data = events_csv(5)
-    h.upload(content_claim_name(NAME, hashlib.sha256(data).hexdigest()), forged_body)
+    h.store.put(STATE, content_claim_name(NAME, hashlib.sha256(data).hexdigest()), forged_body)
     assert h.deliver(NAME, h.upload(NAME, data)) == "job_started"
     assert len(h.leanplum.multi_calls) == 1
 
@@ -227,7 +227,7 @@ def test_a_claim_naming_a_real_record_of_other_bytes_is_not_trusted() -> None:
     h.run_to_end(NAME, other)
     data = events_csv(5)
     claim = content_claim_name(NAME, hashlib.sha256(data).hexdigest())
-    h.upload(claim, json.dumps({"generation": other}).encode())
+    h.store.put(STATE, claim, json.dumps({"generation": other}).encode())
     assert h.deliver(NAME, h.upload(NAME, data)) == "job_started"
 
 
