@@ -179,6 +179,22 @@ SETTINGS: tuple[Setting, ...] = (
         check=_check_fraction,
     ),
     Setting(
+        "MAX_DECOMPRESSED_BYTES",
+        ("ingest",),
+        "A gzip upload that expands past this many bytes is refused (bounds /tmp, which is "
+        "memory in Cloud Functions).",
+        default="2000000000",
+        check=_check_positive_int,
+    ),
+    Setting(
+        "MAX_COMPRESSION_RATIO",
+        ("ingest",),
+        "A gzip upload that expands more than this many times its size is refused as a "
+        "possible decompression bomb (CSV exports compress 3 to 30 times).",
+        default="1000",
+        check=_check_positive_int,
+    ),
+    Setting(
         "MIN_EVENT_TIME",
         ("ingest",),
         "Events before this UTC date are rejected as placeholders (a time of 0, a 1900 date).",
@@ -254,6 +270,8 @@ class IngestConfig:
     old_event_policy: str
     max_future_seconds: int
     max_rejected_fraction: float
+    max_decompressed_bytes: int
+    max_compression_ratio: int
     min_event_time: date
     duplicate_policy: str
     ingest_lease_seconds: int
@@ -318,6 +336,8 @@ def load_ingest_config(environ: Mapping[str, str] | None = None) -> IngestConfig
         old_event_policy=values["OLD_EVENT_POLICY"],
         max_future_seconds=int(values["MAX_FUTURE_SECONDS"]),
         max_rejected_fraction=float(values["MAX_REJECTED_FRACTION"]),
+        max_decompressed_bytes=int(values["MAX_DECOMPRESSED_BYTES"]),
+        max_compression_ratio=int(values["MAX_COMPRESSION_RATIO"]),
         min_event_time=date.fromisoformat(values["MIN_EVENT_TIME"]),
         duplicate_policy=values["DUPLICATE_POLICY"],
         ingest_lease_seconds=int(values["INGEST_LEASE_SECONDS"]),

@@ -1,11 +1,10 @@
-"""The finalize event as the importer sees it, and which objects are meant for it."""
+"""The finalize event as the importer sees it (:mod:`functions.object_rules` says which
+objects are imports)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from functions.config import RESERVED_PREFIX
 
 
 @dataclass(frozen=True)
@@ -18,6 +17,7 @@ class FinalizedObject:
     md5_hash: str | None
     metadata: dict[str, str]
     time_created: str | None
+    size: int | None = None
 
     @classmethod
     def from_event_data(cls, data: dict[str, Any]) -> FinalizedObject:
@@ -28,17 +28,9 @@ class FinalizedObject:
             md5_hash=data.get("md5Hash"),
             metadata=dict(data.get("metadata") or {}),
             time_created=data.get("timeCreated"),
+            size=int(data["size"]) if str(data.get("size", "")).isdigit() else None,
         )
 
     @property
     def fields(self) -> dict[str, Any]:
         return {"bucket": self.bucket, "object": self.name, "generation": str(self.generation)}
-
-
-def is_importable(name: str, incoming_prefix: str) -> bool:
-    """Whether an object is meant for the importer; the reserved prefix never is."""
-    return (
-        not name.startswith(RESERVED_PREFIX)
-        and name.startswith(incoming_prefix)
-        and name.lower().endswith(".csv")
-    )

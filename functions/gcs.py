@@ -99,7 +99,11 @@ class GcsStore:
         blob = self._client.bucket(bucket).blob(name, generation=generation)
         with (
             _mapped_errors(f"gs://{bucket}/{name}#{generation}"),
-            blob.open("rb", chunk_size=DOWNLOAD_CHUNK_BYTES, timeout=TIMEOUT_SECONDS) as reader,
+            # The stored bytes as they are: an object uploaded with Content-Encoding: gzip is
+            # not decompressed on the way (functions.compression looks at the bytes).
+            blob.open(
+                "rb", chunk_size=DOWNLOAD_CHUNK_BYTES, timeout=TIMEOUT_SECONDS, raw_download=True
+            ) as reader,
         ):
             while chunk := reader.read(CHUNK_BYTES):
                 target.write(chunk)

@@ -31,13 +31,15 @@ from typing import Any
 
 from functions import staging
 from functions.claims import claim, is_own_rewrite, release
+from functions.compression import DecompressionRefused, Limits, gunzip, refusal, sniff
 from functions.content_claims import duplicate_owner
 from functions.errors import StaleGenerationError
-from functions.events import FinalizedObject, is_importable
+from functions.events import FinalizedObject
 from functions.import_record import ImportRecord, ValidationSummary
 from functions.job_start import start_jobs
 from functions.lifecycle import State
 from functions.logs import info
+from functions.object_rules import ignore_reason
 from functions.results import finish
 from functions.services import IngestServices
 from functions.validation import ValidationOptions, validate_csv
@@ -50,8 +52,9 @@ def handle_event(data: dict[str, Any], services: IngestServices) -> str:
     transient I/O errors).
     """
     obj = FinalizedObject.from_event_data(data)
-    if not is_importable(obj.name, services.config.incoming_prefix):
-        info("Ignored: not an importable object", step="filter", **obj.fields)
+    reason = ignore_reason(obj.name, obj.size, services.config.incoming_prefix)
+    if reason is not None:
+        info(f"Ignored: {reason}", step="filter", rule=reason, **obj.fields)
         return "ignored"
     if is_own_rewrite(obj, services):
         info("Ignored: the importer's own rewrite", step="own_rewrite", **obj.fields)
@@ -84,6 +87,37 @@ def _is_duplicate(record: ImportRecord, sha256: str, services: IngestServices, w
     return True
 
 
+def _decode(
+    obj: FinalizedObject,
+    record: ImportRecord,
+    original: Path,
+    work: Path,
+    services: IngestServices,
+) -> Path | None:
+    """The upload as CSV: itself, or its gzip content (bounded); ``None`` when refused (the
+    record then ends REJECTED, the original archived)."""
+    with original.open("rb") as head:
+        kind = sniff(head.read(8))
+    reason = refusal(kind)
+    if kind == "gzip":
+        decoded = work / "decoded.csv"
+        config = services.config
+        limits = Limits(config.max_decompressed_bytes, config.max_compression_ratio)
+        try:
+            size = gunzip(original, decoded, limits)
+        except DecompressionRefused as exc:
+            reason = str(exc)
+        else:
+            info("Decompressed", step="decompress", size_bytes=size, **obj.fields)
+            return decoded
+    if reason is None:
+        return original
+    digests = staging.Digests.of_file(original)
+    staging.archive_original(obj, record, original, digests, services)
+    _end(record, State.REJECTED, reason, services)
+    return None
+
+
 def _process(obj: FinalizedObject, record: ImportRecord, services: IngestServices) -> str:
     config = services.config
     with tempfile.TemporaryDirectory(prefix="importer-") as tmp:
@@ -108,6 +142,9 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
         if _is_duplicate(record, digests.sha256, services, "identical bytes were already"):
             return "duplicate"
 
+        decoded = _decode(obj, record, original, work, services)
+        if decoded is None:
+            return "rejected"
         normalized, rejected = work / "normalized.csv", work / "rejected.csv"
         options = ValidationOptions(
             now=datetime.fromisoformat(record.timings.received_at).replace(microsecond=0),
@@ -117,7 +154,7 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
             min_event_time=datetime.combine(config.min_event_time, time.min, tzinfo=UTC),
             temp_dir=tmp,
         )
-        with original.open("rb") as src, normalized.open("wb") as out, rejected.open("wb") as rej:
+        with decoded.open("rb") as src, normalized.open("wb") as out, rejected.open("wb") as rej:
             report = validate_csv(src, out, rej, options)
         record.validation = ValidationSummary.from_report(report.to_dict())
         info(
@@ -142,7 +179,9 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
             services.records.save(record)
             if _is_duplicate(record, output.sha256, services, "the normalised bytes were already"):
                 return "duplicate"
-        if not staging.rewrite_in_place(obj, record, normalized, services):
+        if decoded != original:
+            staging.keep_compressed_upload(obj, record, services)
+        elif not staging.rewrite_in_place(obj, record, normalized, services):
             _end(
                 record,
                 State.SUPERSEDED,

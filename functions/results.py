@@ -41,6 +41,19 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     return round(delta.total_seconds(), 3)
 
 
+#: How many rejection reasons a message carries (all of them are in the report).
+MAX_REASONS_IN_MESSAGE = 20
+
+
+def _top_reasons(by_reason: Any) -> dict[str, int]:
+    """The most frequent rejection reasons first, bounded, so a subscriber sees why a file was
+    REJECTED or PARTIAL without opening the report."""
+    if not isinstance(by_reason, dict):
+        return {}
+    ranked = sorted(by_reason.items(), key=lambda item: (-int(item[1]), str(item[0])))
+    return {str(reason): int(count) for reason, count in ranked[:MAX_REASONS_IN_MESSAGE]}
+
+
 def build_message(
     record: ImportRecord,
     status: Status,
@@ -70,6 +83,7 @@ def build_message(
         "counts": {
             "rows_total": summary.rows_total,
             "rows_rejected": summary.rows_rejected,
+            "rows_rejected_by_reason": _top_reasons(summary.full.get("rejections_by_reason")),
             "rows_time_clamped": summary.rows_time_clamped,
             "rows_hidden_from_analytics": summary.rows_hidden_from_analytics,
             "rows_sent": record.rows_sent,

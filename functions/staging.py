@@ -172,6 +172,16 @@ def write_reports(
     )
 
 
+def keep_compressed_upload(
+    obj: FinalizedObject, record: ImportRecord, services: IngestServices
+) -> None:
+    """A compressed upload keeps its name and bytes: Leanplum reads the normalised CSV from
+    the parts, so nothing is rewritten in place (``uris.normalized`` stays empty)."""
+    record.output_generation = obj.generation
+    services.records.save(record, State.VALIDATED)
+    info("Compressed upload kept as it is", step="rewrite", **obj.fields)
+
+
 def rewrite_in_place(
     obj: FinalizedObject, record: ImportRecord, normalized: Path, services: IngestServices
 ) -> bool:

@@ -141,6 +141,16 @@ class Pipeline:
 
         wait_for(logged, 60, f"{function}: {message}", max_interval_s=0.005)
 
+    def steps_since(
+        self, mark: int, step: str, function: str = "ingest-function"
+    ) -> list[dict[str, Any]]:
+        """The log lines of ``step`` written after ``mark`` (see :meth:`log_mark`)."""
+        with (self.cloud.log_dir / f"{function}.log").open("rb") as lines:
+            lines.seek(mark)
+            text = lines.read().decode(errors="replace")
+        entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        return [e for e in entries if e.get("step") == step]
+
     def steps(
         self, name: str, step: str, function: str = "ingest-function"
     ) -> list[dict[str, Any]]:

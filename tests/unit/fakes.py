@@ -133,6 +133,7 @@ class Harness:
     now: float = 1_800_000_000.0
     lease_seconds: int = 540
     duplicate_policy: str = "skip"
+    max_decompressed_bytes: int = 2_000_000_000
     leanplum: FakeLeanplum = field(init=False)
 
     def __post_init__(self) -> None:
@@ -156,6 +157,8 @@ class Harness:
             old_event_policy="move",
             max_future_seconds=600,
             max_rejected_fraction=0.1,
+            max_decompressed_bytes=self.max_decompressed_bytes,
+            max_compression_ratio=1000,
             min_event_time=date(2000, 1, 1),
             duplicate_policy=self.duplicate_policy,
             ingest_lease_seconds=self.lease_seconds,
@@ -198,6 +201,7 @@ class Harness:
         return {
             "bucket": BUCKET,
             "name": name,
+            "size": str(info.size),
             "generation": str(info.generation),
             "md5Hash": info.md5_hash,
             "metadata": info.metadata,

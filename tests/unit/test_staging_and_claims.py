@@ -80,6 +80,9 @@ def test_a_refused_file_ends_rejected_with_its_report_and_rejected_rows() -> Non
     assert h.deliver(NAME, generation) == "rejected"
     [message] = h.messages_for(NAME)
     assert message["status"] == "REJECTED" and message["reason"]
+    by_reason = message["counts"]["rows_rejected_by_reason"]  # why, without opening the report
+    assert sum(by_reason.values()) == message["counts"]["rows_rejected"] == 3
+    assert list(by_reason.values()) == sorted(by_reason.values(), reverse=True)
     report = message["uris"]["report"].removeprefix(f"gs://{STATE}/")
     rejected = message["uris"]["rejected_rows"].removeprefix(f"gs://{STATE}/")
     assert b'"accepted": false' in h.store.data(STATE, report)
