@@ -1,12 +1,22 @@
 """``python -m local_cloud COMMAND``: run the importer locally.
 
 Commands:
-  demo              start everything, import samples/events.csv, print the result, stop
-  up                start the local cloud in the background (``down`` stops it)
-  down              stop the background local cloud
-  serve             run the local cloud in the foreground until Ctrl-C
-  upload FILE [NAME]  upload a CSV to the running local cloud's bucket (incoming/NAME)
-  results [--wait S]  print result messages from the running local cloud
+  demo                 start everything, import samples/events.csv, print the result, stop
+  up                   start the local cloud in the background (``down`` stops it)
+  down                 stop the background local cloud
+  serve                run the local cloud in the foreground until Ctrl-C
+  upload FILE [NAME]   upload a file as incoming/NAME; says at once if the importer will
+                       ignore that name, and why; --wait prints that version's own result
+  results              every result so far, one line per file (--json: the full messages,
+                       --follow: keep waiting for more); reading them never consumes them
+  cat gs://BUCKET/NAME print an object of the local emulator (a report, rejected rows, a part
+                       in the state bucket importer-state); a name ending in / lists objects
+
+Why these: a person trying the importer should not need emulator URLs or a Pub/Sub client to
+see what happened to a file. The commands talk to the cloud that ``up`` started through the
+endpoints it wrote to ``.local-cloud/endpoints.json`` (``LOCAL_CLOUD_DIR`` names another
+directory, as the tests do); result messages are kept in a journal there (see
+:mod:`local_cloud.results`).
 """
 
 from __future__ import annotations
@@ -20,13 +30,18 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local_cloud.stack import BUCKET, REPO_ROOT, LocalCloud, Settings
 
-STATE_DIR = REPO_ROOT / ".local-cloud"
+if TYPE_CHECKING:
+    from local_cloud.results import Journal
+
+STATE_DIR = Path(os.environ.get("LOCAL_CLOUD_DIR") or REPO_ROOT / ".local-cloud")
 PID_FILE = STATE_DIR / "serve.pid"
 ENDPOINTS = STATE_DIR / "endpoints.json"
+#: Statuses after which ``upload --wait`` exits 0: the file is in Leanplum (or already was).
+GOOD_STATUSES = ("SUCCEEDED", "PARTIAL", "DUPLICATE")
 
 
 def _say(text: str) -> None:
@@ -37,7 +52,8 @@ def _upload(path: Path, name: str) -> int:
     from functions import gcs
 
     blob = gcs.make_storage_client().bucket(BUCKET).blob(name)
-    blob.upload_from_filename(str(path), content_type="text/csv")
+    kind = "application/gzip" if path.name.lower().endswith(".gz") else "text/csv"
+    blob.upload_from_filename(str(path), content_type=kind)
     return int(blob.generation or 0)
 
 
@@ -106,6 +122,7 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     cloud = LocalCloud(Settings(state_dir=STATE_DIR, pubsub_kind=args.pubsub))
+    _journal_path().unlink(missing_ok=True)  # results of an earlier cloud name lost objects
     with cloud:
         PID_FILE.write_text(str(os.getpid()))
         _say(json.dumps(cloud.describe(), indent=2))
@@ -138,8 +155,9 @@ def up(args: argparse.Namespace) -> int:
     info: dict[str, Any] = json.loads(ENDPOINTS.read_text())
     exports = " ".join(f"{key}={value}" for key, value in info["env"].items())
     _say(f"The local cloud is up (pid {process.pid}). Endpoints: {ENDPOINTS}")
-    _say("Drop a file:    .venv/bin/python -m local_cloud upload my-events.csv")
-    _say("See results:    .venv/bin/python -m local_cloud results --wait 60")
+    _say("Drop a file:    .venv/bin/python -m local_cloud upload my-events.csv --wait")
+    _say("See results:    .venv/bin/python -m local_cloud results [--json] [--follow]")
+    _say("Read a gs:// URI of a result: .venv/bin/python -m local_cloud cat gs://BUCKET/NAME")
     _say(f"Use any client: export {exports}")
     _say(f"Logs:           {info['logs']}")
     _say("Stop:           make down")
@@ -177,26 +195,109 @@ def _running_endpoints() -> dict[str, Any]:
     return info
 
 
+def _journal_path() -> Path:
+    from local_cloud.results import JOURNAL_NAME
+
+    return ENDPOINTS.parent / JOURNAL_NAME
+
+
+def _journal(info: dict[str, Any]) -> Journal:
+    from local_cloud.results import Journal
+
+    return Journal(_journal_path(), info["results_subscription"])
+
+
+def _show_result(message: dict[str, Any], as_json: bool) -> None:
+    from local_cloud.results import summary_line
+
+    _say(json.dumps(message, sort_keys=True) if as_json else summary_line(message))
+
+
 def upload(args: argparse.Namespace) -> int:
-    _running_endpoints()
+    from functions.object_rules import ignore_reason
+    from local_cloud.results import find_version, for_version, readable_uris
+
+    info = _running_endpoints()
     path = Path(args.file)
+    if not path.is_file():
+        raise SystemExit(f"No such file: {path}")
     name = "incoming/" + (args.name or path.name)
+    # The importer's own rules, checked before the upload: an ignored object gets no result.
+    reason = ignore_reason(name, path.stat().st_size, info.get("incoming_prefix", "incoming/"))
+    if reason:
+        _say(f"gs://{BUCKET}/{name} will NOT be imported: {reason}.")
+        _say("The importer will ignore it: no record, no job, no result message.")
     generation = _upload(path, name)
     _say(f"Uploaded {path} to gs://{BUCKET}/{name}#{generation}")
-    return 0
+    if not args.wait:
+        return 0
+    if reason:
+        return 1
+    _say(f"Waiting up to {args.timeout:.0f} s for its result...")
+    try:
+        messages = _journal(info).wait(for_version(name, generation), args.timeout)
+    except TimeoutError:
+        _say(f"No result for gs://{BUCKET}/{name}#{generation} within {args.timeout:.0f} s.")
+        return 1
+    message = find_version(messages, name, generation)
+    assert message is not None
+    _show_result(message, args.json)
+    if not args.json:
+        for what, uri in readable_uris(message):
+            _say(f"  {what}: python -m local_cloud cat {uri}")
+    return 0 if message["body"].get("status") in GOOD_STATUSES else 1
 
 
 def results(args: argparse.Namespace) -> int:
-    from local_cloud.results import pull_results
+    from local_cloud.results import one_per_file
 
-    info = _running_endpoints()
+    journal = _journal(_running_endpoints())
     try:
-        messages = pull_results(info["results_subscription"], until=bool, deadline_s=args.wait)
+        messages = journal.wait(bool, args.wait) if args.wait else journal.read()
     except TimeoutError:
-        _say("No result message yet.")
+        messages = []
+    shown = one_per_file(messages)
+    for message in shown:
+        _show_result(message, args.json)
+    if not args.follow:
+        if not shown:
+            print("No result message yet.", file=sys.stderr)
+        return 0 if shown else 1
+    seen = {m["body"].get("result_id") for m in shown}
+    try:
+        while True:
+            time.sleep(0.5)
+            for message in one_per_file(journal.read()):
+                if message["body"].get("result_id") not in seen:
+                    seen.add(message["body"].get("result_id"))
+                    _show_result(message, args.json)
+    except KeyboardInterrupt:
+        return 0
+
+
+def cat(args: argparse.Namespace) -> int:
+    from google.api_core import exceptions as gexc
+
+    from functions import gcs
+
+    _running_endpoints()
+    if not args.uri.startswith("gs://"):
+        raise SystemExit(f"Not a gs:// URI: {args.uri}")
+    bucket, _, name = args.uri.removeprefix("gs://").partition("/")
+    name, _, generation = name.partition("#")
+    client = gcs.make_storage_client()
+    try:
+        if not name or name.endswith("/"):
+            for blob in client.list_blobs(bucket, prefix=name or None):
+                _say(f"gs://{bucket}/{blob.name}#{blob.generation}  {blob.size} bytes")
+            return 0
+        blob = client.bucket(bucket).blob(name, generation=int(generation) if generation else None)
+        data = blob.download_as_bytes()
+    except gexc.NotFound:
+        print(f"No object {args.uri} in the local emulator.", file=sys.stderr)
         return 1
-    for message in messages:
-        _say(json.dumps(message, indent=2, sort_keys=True))
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
     return 0
 
 
@@ -219,13 +320,25 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("down").set_defaults(run=down)
     command = commands.add_parser("upload")
     command.add_argument("file")
-    command.add_argument("name", nargs="?")
+    command.add_argument("name", nargs="?", help="object name under incoming/ (default: FILE's)")
+    command.add_argument("--wait", action="store_true", help="wait for this version's result")
+    command.add_argument("--timeout", type=float, default=300.0, help="seconds --wait waits")
+    command.add_argument("--json", action="store_true", help="the full result message")
     command.set_defaults(run=upload)
     command = commands.add_parser("results")
-    command.add_argument("--wait", type=float, default=30.0)
+    command.add_argument("--json", action="store_true", help="full messages, one JSON a line")
+    command.add_argument("--follow", action="store_true", help="keep waiting (Ctrl-C stops)")
+    command.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a first")
     command.set_defaults(run=results)
+    command = commands.add_parser("cat")
+    command.add_argument("uri", help="gs://BUCKET/NAME[#GENERATION], or gs://BUCKET/PREFIX/")
+    command.set_defaults(run=cat)
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:  # `results | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
