@@ -17,7 +17,7 @@ from typing import Protocol
 
 from google.api_core import exceptions as gexc
 from google.cloud import tasks_v2
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 from functions.import_record import ImportRecord
 
@@ -26,6 +26,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 #: How much of the job ids stays readable in the task id (the digest keeps it unique).
 _READABLE_CHARS = 80
 _DIGEST_CHARS = 16
+#: How long Cloud Tasks waits for one poll before it counts the attempt as failed: its maximum
+#: for HTTP targets (the default, 10 min, would cut off a long join of results to rows although
+#: the poller function may run 30 min).
+DISPATCH_DEADLINE_SECONDS = 1800
 
 
 def task_id_for(job_ids: list[str]) -> str:
@@ -73,6 +77,7 @@ class CloudTasksPollScheduler:
         task = tasks_v2.Task(
             name=name,
             schedule_time=schedule,
+            dispatch_deadline=duration_pb2.Duration(seconds=DISPATCH_DEADLINE_SECONDS),
             http_request=tasks_v2.HttpRequest(
                 http_method=tasks_v2.HttpMethod.POST,
                 url=self.poller_url,

@@ -68,3 +68,4 @@ def test_the_scheduler_makes_one_oidc_task_per_job_set_and_accepts_a_repeat() ->
     }
     assert request.oidc_token.service_account_email == "sa@p.iam.gserviceaccount.com"
     assert request.oidc_token.audience == "https://poller"
+    assert task.dispatch_deadline.total_seconds() == 1800  # type: ignore[attr-defined]
