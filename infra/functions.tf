@@ -14,6 +14,9 @@ resource "google_artifact_registry_repository" "functions" {
   format        = "DOCKER"
   labels        = local.labels
 
+  # Apply the cleanup policies below (the API's default is a dry run that deletes nothing).
+  cleanup_policy_dry_run = false
+
   # Keep the images of the last few deployments only.
   cleanup_policies {
     id     = "keep-recent"
@@ -67,6 +70,7 @@ resource "google_cloudfunctions2_function" "poller" {
       LEANPLUM_APP_ID       = var.leanplum_app_id
       LEANPLUM_API_URL      = var.leanplum_api_url
       RESULTS_TOPIC         = google_pubsub_topic.results.id
+      STATE_BUCKET          = google_storage_bucket.state.name
       POLL_DEADLINE_SECONDS = tostring(var.poll_deadline_seconds)
       POLL_MAX_ATTEMPTS     = tostring(var.tasks_max_attempts)
     }
@@ -79,12 +83,11 @@ resource "google_cloudfunctions2_function" "poller" {
     }
   }
 
+  # The waits (waits.tf) follow the grants the first build and the first revision use.
   depends_on = [
     google_project_service.enabled,
-    google_project_iam_member.build_log_writer,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_source_reader,
-    google_secret_manager_secret_iam_member.poller_dev_key,
+    time_sleep.build_iam,
+    time_sleep.runtime_iam,
   ]
 }
 
@@ -117,17 +120,24 @@ resource "google_cloudfunctions2_function" "ingest" {
     min_instance_count             = 0
     max_instance_count             = var.ingest_max_instances
 
+    # POLLER_URL is the poller's Cloud Run (run.app) URI: the tasks' URL and their OIDC token's
+    # audience. Cloud Run counts a Cloud Tasks request as internal traffic (the poller's
+    # ingress) only when it calls the service's default run.app URL, not the cloudfunctions.net
+    # address.
     environment_variables = {
       LEANPLUM_APP_ID          = var.leanplum_app_id
       LEANPLUM_API_URL         = var.leanplum_api_url
       RESULTS_TOPIC            = google_pubsub_topic.results.id
+      STATE_BUCKET             = google_storage_bucket.state.name
       TASKS_QUEUE              = google_cloud_tasks_queue.poll.id
-      POLLER_URL               = google_cloudfunctions2_function.poller.url
+      POLLER_URL               = google_cloudfunctions2_function.poller.service_config[0].uri
       TASKS_SERVICE_ACCOUNT    = google_service_account.tasks.email
       INCOMING_PREFIX          = var.incoming_prefix
       OLD_EVENT_POLICY         = var.old_event_policy
       MAX_FUTURE_SECONDS       = tostring(var.max_future_seconds)
       MAX_REJECTED_FRACTION    = tostring(var.max_rejected_fraction)
+      MAX_DECOMPRESSED_BYTES   = tostring(var.max_decompressed_bytes)
+      MAX_COMPRESSION_RATIO    = tostring(var.max_compression_ratio)
       MIN_EVENT_TIME           = var.min_event_time
       DUPLICATE_POLICY         = var.duplicate_policy
       POLL_FIRST_DELAY_SECONDS = tostring(var.poll_first_delay_seconds)
@@ -155,14 +165,14 @@ resource "google_cloudfunctions2_function" "ingest" {
     }
   }
 
+  # The waits (waits.tf) follow the grants the first build, the first revision and the trigger
+  # use, and the Eventarc service agent's first appearance.
   depends_on = [
     google_project_service.enabled,
-    google_project_iam_member.build_log_writer,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_source_reader,
-    google_secret_manager_secret_iam_member.ingest_dev_key,
-    google_project_iam_member.gcs_agent_pubsub_publisher,
-    google_project_iam_member.trigger_event_receiver,
     google_storage_bucket.landing,
+    time_sleep.build_iam,
+    time_sleep.runtime_iam,
+    time_sleep.eventarc_iam,
+    time_sleep.eventarc_agent,
   ]
 }

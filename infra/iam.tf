@@ -2,7 +2,8 @@
 # Service accounts: one per function, one for the Eventarc trigger, one whose OIDC token the
 # poller's tasks carry, one for the functions' builds. Every grant is at the narrowest scope the
 # API offers; only the Eventarc event receiver role and the Cloud Storage service agent's
-# publisher role are project-wide, because Google offers no narrower scope for them.
+# publisher role are project-wide, because Google offers no narrower scope for them, and the
+# build's read of gcf-v2-sources-* is a project grant conditioned to that one bucket.
 # ---------------------------------------------------------------------------------------------
 
 resource "google_service_account" "ingest" {
@@ -46,62 +47,133 @@ resource "google_service_account" "build" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Landing bucket: object roles on this bucket only, optionally limited to the prefixes each
-# function works in (IAM conditions; the bucket-level clause keeps objects.list working).
+# Object access of the two functions: exactly the rows of functions/access.py ACCESS, one
+# resource per (function, bucket, role). A read-only row is roles/storage.objectViewer, a
+# read-write row roles/storage.objectUser (overwriting an object needs delete too). Each grant
+# is conditioned to its rows' prefixes; the bucket-level clause keeps objects.list working.
+# tests/infra/test_terraform.py compares these conditions with ACCESS: a row without a grant,
+# or a grant without a row, fails it. Keep the pattern
+# "resource.name.startsWith(\"${local.<landing|state>_objects}${<prefix>}\")" that it reads.
 # ---------------------------------------------------------------------------------------------
 
 locals {
-  objects_path = "projects/_/buckets/${local.bucket_name}/objects/"
-  ingest_object_condition = join(" || ", [
-    "resource.type == \"storage.googleapis.com/Bucket\"",
-    "resource.name.startsWith(\"${local.objects_path}${var.incoming_prefix}\")",
-    "resource.name.startsWith(\"${local.objects_path}${local.reserved_prefix}\")",
-  ])
-  poller_object_condition = join(" || ", [
-    "resource.type == \"storage.googleapis.com/Bucket\"",
-    "resource.name.startsWith(\"${local.objects_path}${local.reserved_prefix}\")",
-  ])
+  landing_objects = "projects/_/buckets/${local.bucket_name}/objects/"
+  state_objects   = "projects/_/buckets/${google_storage_bucket.state.name}/objects/"
+  bucket_level    = "resource.type == \"storage.googleapis.com/Bucket\""
 }
 
-# Read, create, overwrite and delete objects (no bucket or IAM administration).
-resource "google_storage_bucket_iam_member" "ingest_objects" {
+# ingest, landing, read-write: the upload (read at its generation, rewritten in place).
+resource "google_storage_bucket_iam_member" "ingest_landing_write" {
   bucket = local.bucket_name
   role   = "roles/storage.objectUser"
   member = google_service_account.ingest.member
 
-  dynamic "condition" {
-    for_each = var.restrict_object_access_to_prefixes ? [1] : []
-    content {
-      title       = "ingest-prefixes"
-      description = "Objects under the incoming prefix and the importer's reserved prefix."
-      expression  = local.ingest_object_condition
-    }
+  condition {
+    title       = "ingest-landing-write"
+    description = "Uploads under the incoming prefix."
+    expression = join(" || ", [
+      local.bucket_level,
+      "resource.name.startsWith(\"${local.landing_objects}${var.incoming_prefix}\")",
+    ])
   }
 
   depends_on = [google_storage_bucket.landing]
 }
 
-# The poller overwrites import records and writes reports: overwriting needs delete as well.
-resource "google_storage_bucket_iam_member" "poller_objects" {
+# ingest, landing, read-only: records of imports begun before the state bucket existed.
+resource "google_storage_bucket_iam_member" "ingest_landing_read" {
   bucket = local.bucket_name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.ingest.member
+
+  condition {
+    title       = "ingest-landing-read"
+    description = "Import records left in the landing bucket by earlier deployments."
+    expression = join(" || ", [
+      local.bucket_level,
+      "resource.name.startsWith(\"${local.landing_objects}${local.records_prefix}\")",
+    ])
+  }
+
+  depends_on = [google_storage_bucket.landing]
+}
+
+# ingest, state, read-write: records and claims, archive, reports, the files Leanplum reads.
+resource "google_storage_bucket_iam_member" "ingest_state_write" {
+  bucket = google_storage_bucket.state.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.ingest.member
+
+  condition {
+    title       = "ingest-state-write"
+    description = "Records, archive, reports and parts of the importer."
+    expression = join(" || ", [
+      local.bucket_level,
+      "resource.name.startsWith(\"${local.state_objects}${local.records_prefix}\")",
+      "resource.name.startsWith(\"${local.state_objects}${local.archive_prefix}\")",
+      "resource.name.startsWith(\"${local.state_objects}${local.reports_prefix}\")",
+      "resource.name.startsWith(\"${local.state_objects}${local.parts_prefix}\")",
+    ])
+  }
+}
+
+# poller, landing, read-only: records of imports begun before the state bucket existed.
+resource "google_storage_bucket_iam_member" "poller_landing_read" {
+  bucket = local.bucket_name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.poller.member
+
+  condition {
+    title       = "poller-landing-read"
+    description = "Import records left in the landing bucket by earlier deployments."
+    expression = join(" || ", [
+      local.bucket_level,
+      "resource.name.startsWith(\"${local.landing_objects}${local.records_prefix}\")",
+    ])
+  }
+
+  depends_on = [google_storage_bucket.landing]
+}
+
+# poller, state, read-write: records (moved to their end) and reports (failed rows).
+resource "google_storage_bucket_iam_member" "poller_state_write" {
+  bucket = google_storage_bucket.state.name
   role   = "roles/storage.objectUser"
   member = google_service_account.poller.member
 
-  dynamic "condition" {
-    for_each = var.restrict_object_access_to_prefixes ? [1] : []
-    content {
-      title       = "poller-prefixes"
-      description = "Objects under the importer's reserved prefix."
-      expression  = local.poller_object_condition
-    }
+  condition {
+    title       = "poller-state-write"
+    description = "Records and reports of the importer."
+    expression = join(" || ", [
+      local.bucket_level,
+      "resource.name.startsWith(\"${local.state_objects}${local.records_prefix}\")",
+      "resource.name.startsWith(\"${local.state_objects}${local.reports_prefix}\")",
+    ])
   }
-
-  depends_on = [google_storage_bucket.landing]
 }
 
-# Uploaders (people, exporters) get objects under the incoming prefix only: anything under
-# importer/ (the importer's own records and claims) stays out of their reach, so they cannot
-# plant a content claim or edit a record. The bucket-level clause keeps objects.list working.
+# poller, state, read-only: the parts Leanplum read, joined to Leanplum's results.
+resource "google_storage_bucket_iam_member" "poller_state_read" {
+  bucket = google_storage_bucket.state.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.poller.member
+
+  condition {
+    title       = "poller-state-read"
+    description = "The files Leanplum read."
+    expression = join(" || ", [
+      local.bucket_level,
+      "resource.name.startsWith(\"${local.state_objects}${local.parts_prefix}\")",
+    ])
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# People and Leanplum.
+# ---------------------------------------------------------------------------------------------
+
+# Uploaders (people, exporters) get objects under the incoming prefix of the landing bucket,
+# and nothing at all on the state bucket (records, claims, archive, reports, parts).
 resource "google_storage_bucket_iam_member" "uploaders" {
   for_each = toset(var.uploader_members)
 
@@ -111,23 +183,31 @@ resource "google_storage_bucket_iam_member" "uploaders" {
 
   condition {
     title       = "uploads-only"
-    description = "Objects under the incoming prefix; never the importer's reserved prefix."
+    description = "Objects under the incoming prefix of the landing bucket."
     expression = join(" || ", [
-      "resource.type == \"storage.googleapis.com/Bucket\"",
-      "resource.name.startsWith(\"${local.objects_path}${var.incoming_prefix}\")",
+      local.bucket_level,
+      "resource.name.startsWith(\"${local.landing_objects}${var.incoming_prefix}\")",
     ])
   }
 
   depends_on = [google_storage_bucket.landing]
 }
 
+# Leanplum's import job reads the files named in `multi` (gcsBucket = the state bucket, file
+# under importer/parts/): object read there and nowhere else. No bucket-level clause: Leanplum
+# gets the objects it is named, not a listing of the importer's object names.
 resource "google_storage_bucket_iam_member" "leanplum_reader" {
   count = var.leanplum_reader_member == null ? 0 : 1
 
-  bucket     = local.bucket_name
-  role       = "roles/storage.objectViewer"
-  member     = var.leanplum_reader_member
-  depends_on = [google_storage_bucket.landing]
+  bucket = google_storage_bucket.state.name
+  role   = "roles/storage.objectViewer"
+  member = var.leanplum_reader_member
+
+  condition {
+    title       = "leanplum-parts-only"
+    description = "The files the importer asks Leanplum to import."
+    expression  = "resource.name.startsWith(\"${local.state_objects}${local.parts_prefix}\")"
+  }
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -220,8 +300,15 @@ resource "google_project_iam_member" "trigger_event_receiver" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Builds: logs, the importer's image repository, the source bucket. Nothing else.
+# Builds: logs, the importer's image repository, the source bucket, and Google's copy of the
+# source. Nothing else.
 # ---------------------------------------------------------------------------------------------
+
+locals {
+  # 2nd gen functions copy the source object into this bucket of the project (created by Cloud
+  # Functions on the region's first deployment) and the build fetches it from there.
+  gcf_sources_bucket = "gcf-v2-sources-${data.google_project.this.number}-${var.region}"
+}
 
 resource "google_project_iam_member" "build_log_writer" {
   project = var.project_id
@@ -241,4 +328,26 @@ resource "google_storage_bucket_iam_member" "build_source_reader" {
   bucket = google_storage_bucket.source.name
   role   = "roles/storage.objectViewer"
   member = google_service_account.build.member
+}
+
+# The build fetches the source from gcf-v2-sources-<project number>-<region> ("Access to bucket
+# gcf-v2-sources-... denied. You must grant Storage Object Viewer permission to <build SA>").
+# That bucket does not exist before the first deployment, so a bucket-level grant cannot be made
+# in the same apply: the role is granted on the project, conditioned to that one bucket and its
+# objects, which is as narrow as IAM allows for a bucket that does not exist yet.
+resource "google_project_iam_member" "build_gcf_sources_reader" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = google_service_account.build.member
+
+  condition {
+    title       = "gcf-v2-sources-only"
+    description = "Cloud Functions' copy of the function source, read by the build."
+    expression = join(" || ", [
+      "resource.name == \"projects/_/buckets/${local.gcf_sources_bucket}\"",
+      "resource.name.startsWith(\"projects/_/buckets/${local.gcf_sources_bucket}/objects/\")",
+    ])
+  }
+
+  depends_on = [google_project_service.enabled]
 }

@@ -14,6 +14,8 @@ locals {
   })
 
   # Object prefixes reserved by the importer (functions/config.py: RESERVED_PREFIX and friends).
+  # They live in the state bucket; the landing bucket holds only uploads under incoming_prefix
+  # (and, from deployments before the state bucket, old records the functions may still read).
   reserved_prefix = "importer/"
   records_prefix  = "${local.reserved_prefix}records/"
   archive_prefix  = "${local.reserved_prefix}archive/"
@@ -26,6 +28,8 @@ locals {
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
+    # Project IAM grants (google_project_iam_member) read and write the project's policy with it.
+    "cloudresourcemanager.googleapis.com",
     "cloudtasks.googleapis.com",
     "eventarc.googleapis.com",
     "iam.googleapis.com",

@@ -3,6 +3,16 @@ output "bucket_name" {
   value       = local.bucket_name
 }
 
+output "state_bucket_name" {
+  description = "Private state bucket (STATE_BUCKET): import records and claims, archived originals, reports, and the files Leanplum reads under importer/parts/."
+  value       = google_storage_bucket.state.name
+}
+
+output "state_bucket_url" {
+  description = "gs:// URL of the state bucket."
+  value       = google_storage_bucket.state.url
+}
+
 output "incoming_prefix" {
   description = "Prefix under which uploads are imported."
   value       = var.incoming_prefix
@@ -24,8 +34,8 @@ output "poller_function" {
 }
 
 output "poller_url" {
-  description = "HTTPS URL of the poller (invocable by the tasks service account only)."
-  value       = google_cloudfunctions2_function.poller.url
+  description = "The poller's Cloud Run (run.app) URI: the tasks' URL and OIDC audience (POLLER_URL); invocable by the tasks service account only."
+  value       = google_cloudfunctions2_function.poller.service_config[0].uri
 }
 
 output "tasks_queue" {

@@ -8,8 +8,25 @@ resource "google_secret_manager_secret" "leanplum_dev_key" {
   secret_id = "${var.name_prefix}-leanplum-dev-key"
   labels    = local.labels
 
+  # Automatic replication by default; user-managed replicas in secret_replica_locations where
+  # an organisation policy restricts resource locations (it refuses automatic replication).
   replication {
-    auto {}
+    dynamic "auto" {
+      for_each = length(var.secret_replica_locations) == 0 ? [1] : []
+      content {}
+    }
+
+    dynamic "user_managed" {
+      for_each = length(var.secret_replica_locations) == 0 ? [] : [1]
+      content {
+        dynamic "replicas" {
+          for_each = var.secret_replica_locations
+          content {
+            location = replicas.value
+          }
+        }
+      }
+    }
   }
 
   depends_on = [google_project_service.enabled]

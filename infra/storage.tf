@@ -20,9 +20,18 @@ data "google_storage_bucket" "existing" {
       condition     = local.bucket_name != ""
       error_message = "bucket_name is required when create_bucket is false."
     }
+    # Every grant on the landing bucket is an IAM condition (a prefix), and Cloud Storage takes
+    # conditional bindings only on buckets with uniform bucket-level access. Checked when the
+    # plan reads the bucket, so the apply does not fail half-way on the first grant.
+    postcondition {
+      condition     = self.uniform_bucket_level_access == true
+      error_message = "The existing bucket ${local.bucket_name} must use uniform bucket-level access: the importer's grants on it are IAM conditions, which Cloud Storage refuses on buckets with fine-grained (ACL) access. Enable it (gcloud storage buckets update gs://${local.bucket_name} --uniform-bucket-level-access) or let Terraform create the bucket."
+    }
   }
 }
 
+# Uploads only (under incoming_prefix) and their in-place rewrite: the importer's own objects
+# live in the state bucket, so none of its writes wakes the ingest function.
 resource "google_storage_bucket" "landing" {
   # checkov:skip=CKV_GCP_62: usage/access logs are a legacy mechanism; object access is audited with Cloud Audit Logs (Data Access logs for storage.googleapis.com), see infra/README.md.
   count = var.create_bucket ? 1 : 0
@@ -37,14 +46,70 @@ resource "google_storage_bucket" "landing" {
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
 
-  # Originals are recoverable: overwritten or deleted objects stay as noncurrent versions for
-  # noncurrent_version_retention_days, then in soft delete for soft_delete_retention_seconds.
+  # An upload replaced by its rewrite (or by a newer upload of the same name) stays a noncurrent
+  # version for noncurrent_version_retention_days, then in soft delete for
+  # soft_delete_retention_seconds. The live object is kept until someone deletes it.
   versioning {
     enabled = true
   }
 
   soft_delete_policy {
     retention_duration_seconds = var.soft_delete_retention_seconds
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_version_retention_days
+      with_state                 = "ARCHIVED"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  lifecycle_rule {
+    condition {
+      age = 1
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# ---------------------------------------------------------------------------------------------
+# State bucket (STATE_BUCKET): the importer's records and content claims, the archived
+# originals, the reports and the files Leanplum reads. Private: only the two functions (each
+# conditioned to its prefixes, functions/access.py) and, optionally, Leanplum's reader (parts
+# only). No uploader has any access to it, and nothing in it triggers a function.
+# ---------------------------------------------------------------------------------------------
+
+locals {
+  state_bucket_name = coalesce(var.state_bucket_name, "${var.project_id}-${var.name_prefix}-state")
+}
+
+resource "google_storage_bucket" "state" {
+  # checkov:skip=CKV_GCP_62: usage/access logs are a legacy mechanism; object access is audited with Cloud Audit Logs (Data Access logs for storage.googleapis.com), see infra/README.md.
+  # checkov:skip=CKV_GCP_78: no object versioning on purpose: records are rewritten by compare-and-swap several times per import and every noncurrent copy would be billed; the archive under importer/archive/ is the recoverable copy of each upload, and lifecycle deletions must really delete (see infra/README.md, Retention).
+  name          = local.state_bucket_name
+  project       = var.project_id
+  location      = local.bucket_location
+  storage_class = "STANDARD"
+  labels        = local.labels
+  force_destroy = var.force_destroy
+
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+
+  # Unversioned: a lifecycle Delete removes the object (no noncurrent copy is left behind).
+  versioning {
+    enabled = false
+  }
+
+  soft_delete_policy {
+    retention_duration_seconds = var.state_soft_delete_retention_seconds
   }
 
   lifecycle_rule {
@@ -67,8 +132,8 @@ resource "google_storage_bucket" "landing" {
     }
   }
 
-  # Split parts are only read by Leanplum's job and the poller's join; both are over long
-  # before this (the poll deadline is a day).
+  # What Leanplum reads (every import's normalised copy, split above 100 MB). Leanplum's job and
+  # the poller's join are over once the queue's retry window ends (precondition below).
   lifecycle_rule {
     condition {
       age            = var.parts_retention_days
@@ -79,22 +144,13 @@ resource "google_storage_bucket" "landing" {
     }
   }
 
-  lifecycle_rule {
-    condition {
-      days_since_noncurrent_time = var.noncurrent_version_retention_days
-      with_state                 = "ARCHIVED"
-    }
-    action {
-      type = "Delete"
-    }
-  }
+  # importer/records/ (import records and content claims) has no rule: duplicate detection
+  # needs the record a claim names, and the objects are small JSON.
 
-  lifecycle_rule {
-    condition {
-      age = 1
-    }
-    action {
-      type = "AbortIncompleteMultipartUpload"
+  lifecycle {
+    precondition {
+      condition     = var.parts_retention_days * 86400 >= local.tasks_max_retry_duration_seconds
+      error_message = "parts_retention_days (${var.parts_retention_days} d) must outlast the queue's retry window (${local.tasks_max_retry_duration_seconds} s): the poller joins Leanplum's results to the part it read until its last attempt."
     }
   }
 
@@ -137,7 +193,9 @@ resource "google_storage_bucket" "source" {
   location      = upper(var.region)
   storage_class = "STANDARD"
   labels        = local.labels
-  force_destroy = var.force_destroy
+  # Build inputs only, rebuilt from the repository at will: destroy may empty it (its noncurrent
+  # versions would otherwise make `terraform destroy` fail with "bucket not empty").
+  force_destroy = true
 
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"

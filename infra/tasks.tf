@@ -22,6 +22,9 @@ locals {
   tasks_max_retry_duration_seconds = var.poll_deadline_seconds + 3600
 }
 
+# No dispatch deadline here: Cloud Tasks has none per queue. Each task carries its own
+# dispatch_deadline (HTTP default 10 min, 15 s to 30 min); the ingest function sets 1800 s, at
+# least poller_timeout_seconds, so the poller's own timeout ends a slow poll (infra/README.md).
 resource "google_cloud_tasks_queue" "poll" {
   project  = var.project_id
   location = var.region

@@ -52,7 +52,7 @@ variable "enable_apis" {
 # ---------------------------------------------------------------------------------------------
 
 variable "create_bucket" {
-  description = "Create the landing bucket (true) or use an existing one named by bucket_name (false), for example a bucket Leanplum provides. An existing bucket must be in this project (Eventarc Cloud Storage triggers) and keeps its own settings and lifecycle rules."
+  description = "Create the landing bucket (true) or use an existing one named by bucket_name (false), for example a bucket Leanplum provides. An existing bucket must be in this project (Eventarc Cloud Storage triggers), must use uniform bucket-level access (the grants are IAM conditions; checked at plan time) and keeps its own settings and lifecycle rules."
   type        = bool
   default     = true
 }
@@ -75,7 +75,7 @@ variable "bucket_location" {
 }
 
 variable "force_destroy" {
-  description = "Let `terraform destroy` delete the created buckets even when they still hold objects. Keep false in production."
+  description = "Let `terraform destroy` delete the created landing and state buckets even when they still hold objects. Keep false in production. (The source bucket, which holds only build inputs, is always force_destroy.)"
   type        = bool
   default     = false
 }
@@ -92,7 +92,7 @@ variable "incoming_prefix" {
 }
 
 variable "archive_retention_days" {
-  description = "Days the original uploads are kept under importer/archive/ before the lifecycle rule deletes them."
+  description = "Days the archived original uploads are kept under importer/archive/ in the state bucket before the lifecycle rule deletes them (the state bucket is not versioned: deleted means gone, after soft delete if state_soft_delete_retention_seconds is set)."
   type        = number
   default     = 30
 
@@ -103,7 +103,7 @@ variable "archive_retention_days" {
 }
 
 variable "reports_retention_days" {
-  description = "Days the reports (rejected and failed rows) are kept under importer/reports/ before the lifecycle rule deletes them."
+  description = "Days the reports (rejected and failed rows) are kept under importer/reports/ in the state bucket before the lifecycle rule deletes them."
   type        = number
   default     = 90
 
@@ -114,7 +114,7 @@ variable "reports_retention_days" {
 }
 
 variable "parts_retention_days" {
-  description = "Days the split parts of files above Leanplum's 100 MB limit are kept under importer/parts/ before the lifecycle rule deletes them. Must outlast the poll deadline (1 day by default)."
+  description = "Days the files Leanplum reads (the normalised copy of every import, split in parts above 100 MB) are kept under importer/parts/ in the state bucket before the lifecycle rule deletes them. Must outlast the queue's retry window (poll deadline plus one hour)."
   type        = number
   default     = 7
 
@@ -125,7 +125,7 @@ variable "parts_retention_days" {
 }
 
 variable "noncurrent_version_retention_days" {
-  description = "Days an overwritten or deleted object version stays recoverable (object versioning) before it is deleted."
+  description = "Days an overwritten or deleted version of an upload in the landing bucket (for example the original replaced by the in-place rewrite) stays as a noncurrent version before it is deleted (then it spends soft_delete_retention_seconds in soft delete)."
   type        = number
   default     = 7
 
@@ -136,7 +136,7 @@ variable "noncurrent_version_retention_days" {
 }
 
 variable "soft_delete_retention_seconds" {
-  description = "Soft delete window of the created buckets, in seconds: 0 (off) or 7 to 90 days."
+  description = "Soft delete window of a created landing bucket, in seconds: 0 (off) or 7 to 90 days."
   type        = number
   default     = 604800
 
@@ -146,8 +146,34 @@ variable "soft_delete_retention_seconds" {
   }
 }
 
+# ---------------------------------------------------------------------------------------------
+# State bucket: the importer's records, claims, archive, reports and the files Leanplum reads
+# ---------------------------------------------------------------------------------------------
+
+variable "state_bucket_name" {
+  description = "Name of the private state bucket (STATE_BUCKET). Defaults to \"<project_id>-<name_prefix>-state\". Always created here, in the landing bucket's location."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.state_bucket_name == null || can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.state_bucket_name))
+    error_message = "state_bucket_name must be a valid Cloud Storage bucket name (3 to 63 lowercase letters, digits, dots, hyphens or underscores)."
+  }
+}
+
+variable "state_soft_delete_retention_seconds" {
+  description = "Soft delete window of the state bucket, in seconds: 0 (off, the default) or 7 to 90 days. Records are overwritten several times per import; with soft delete on, each overwritten copy is kept (and billed) for the whole window."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.state_soft_delete_retention_seconds == 0 || (var.state_soft_delete_retention_seconds >= 604800 && var.state_soft_delete_retention_seconds <= 7776000)
+    error_message = "state_soft_delete_retention_seconds must be 0 or between 604800 (7 days) and 7776000 (90 days)."
+  }
+}
+
 variable "leanplum_reader_member" {
-  description = "Optional IAM principal that Leanplum's import job reads the files with, e.g. \"serviceAccount:importer@leanplum-project.iam.gserviceaccount.com\" or \"group:...\": granted roles/storage.objectViewer on the landing bucket. null grants nothing."
+  description = "Optional IAM principal that Leanplum's import job reads the files with, e.g. \"serviceAccount:importer@leanplum-project.iam.gserviceaccount.com\" or \"group:...\": granted roles/storage.objectViewer on the state bucket, conditioned to importer/parts/ (the only objects Leanplum is asked to read). null grants nothing."
   type        = string
   default     = null
 
@@ -297,6 +323,28 @@ variable "max_rejected_fraction" {
   }
 }
 
+variable "max_decompressed_bytes" {
+  description = "A gzip upload that expands past this many bytes is refused (MAX_DECOMPRESSED_BYTES). It bounds /tmp, which is memory in Cloud Functions: keep it well under ingest_memory."
+  type        = number
+  default     = 2000000000
+
+  validation {
+    condition     = var.max_decompressed_bytes >= 1 && floor(var.max_decompressed_bytes) == var.max_decompressed_bytes
+    error_message = "max_decompressed_bytes must be a positive whole number."
+  }
+}
+
+variable "max_compression_ratio" {
+  description = "A gzip upload that expands more than this many times its size is refused as a possible decompression bomb (MAX_COMPRESSION_RATIO)."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.max_compression_ratio >= 1 && floor(var.max_compression_ratio) == var.max_compression_ratio
+    error_message = "max_compression_ratio must be a positive whole number."
+  }
+}
+
 variable "min_event_time" {
   description = "Events before this UTC date are rejected as placeholders, such as a time of 0 or a 1900 date (MIN_EVENT_TIME)."
   type        = string
@@ -439,7 +487,7 @@ variable "message_retention_duration" {
 }
 
 variable "uploader_members" {
-  description = "IAM principals that drop files (people's groups, exporters' service accounts), e.g. [\"group:growth@example.com\", \"serviceAccount:exporter@PROJECT.iam.gserviceaccount.com\"]: granted roles/storage.objectUser on the landing bucket, conditioned to objects under incoming_prefix, so they can never write or read under importer/ (records, content claims, archive, parts)."
+  description = "IAM principals that drop files (people's groups, exporters' service accounts), e.g. [\"group:growth@example.com\", \"serviceAccount:exporter@PROJECT.iam.gserviceaccount.com\"]: granted roles/storage.objectUser on the landing bucket, conditioned to objects under incoming_prefix. They get nothing on the state bucket (records, content claims, archive, reports, parts)."
   type        = list(string)
   default     = []
 
@@ -449,8 +497,32 @@ variable "uploader_members" {
   }
 }
 
-variable "restrict_object_access_to_prefixes" {
-  description = "Limit each function's object role on the landing bucket with an IAM condition to the prefixes it works in (ingest: incoming_prefix and importer/; poller: importer/)."
-  type        = bool
-  default     = true
+# ---------------------------------------------------------------------------------------------
+# Secret Manager
+# ---------------------------------------------------------------------------------------------
+
+variable "secret_replica_locations" {
+  description = "Regions of a user-managed replication of the Leanplum key secret, e.g. [\"europe-west1\", \"europe-west4\"]. Empty (the default): automatic replication, which an organisation policy restricting resource locations (gcp.resourceLocations) refuses."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for l in var.secret_replica_locations : can(regex("^[a-z]+-[a-z]+[0-9]+$", l))]) && length(distinct(var.secret_replica_locations)) == length(var.secret_replica_locations)
+    error_message = "secret_replica_locations must be distinct Google Cloud regions such as europe-west1."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# First apply on a fresh project
+# ---------------------------------------------------------------------------------------------
+
+variable "propagation_wait_seconds" {
+  description = "How long the first apply waits between making IAM grants (and enabling Eventarc) and the function deployments that use them. Google documents that IAM changes typically propagate in 2 minutes, potentially 7 or more. Each wait runs once, when its grants are created, not on every apply."
+  type        = number
+  default     = 180
+
+  validation {
+    condition     = var.propagation_wait_seconds >= 0 && var.propagation_wait_seconds <= 900 && floor(var.propagation_wait_seconds) == var.propagation_wait_seconds
+    error_message = "propagation_wait_seconds must be a whole number between 0 and 900."
+  }
 }

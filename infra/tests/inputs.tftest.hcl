@@ -3,12 +3,15 @@
 mock_provider "google" {
   mock_data "google_storage_bucket" {
     defaults = {
-      location = "US"
+      location                    = "US"
+      uniform_bucket_level_access = true
     }
   }
 }
 
 mock_provider "archive" {}
+
+mock_provider "time" {}
 
 variables {
   project_id      = "acme-importer-test"
@@ -34,9 +37,56 @@ run "existing_bucket_is_used_as_is" {
     error_message = "The trigger must follow the existing bucket's location."
   }
   assert {
-    condition     = google_storage_bucket_iam_member.leanplum_reader[0].bucket == "leanplum-provided-bucket" && google_storage_bucket_iam_member.leanplum_reader[0].role == "roles/storage.objectViewer"
-    error_message = "Leanplum's principal may read the bucket's objects."
+    condition     = google_storage_bucket_iam_member.leanplum_reader[0].bucket == google_storage_bucket.state.name && google_storage_bucket_iam_member.leanplum_reader[0].role == "roles/storage.objectViewer"
+    error_message = "Leanplum's principal reads the state bucket (the parts), not the provided landing bucket."
   }
+  assert {
+    condition     = google_storage_bucket.state.location == "US"
+    error_message = "The state bucket follows the existing landing bucket's location."
+  }
+  assert {
+    condition = alltrue([
+      for g in [
+        google_storage_bucket_iam_member.ingest_landing_write, google_storage_bucket_iam_member.ingest_landing_read,
+        google_storage_bucket_iam_member.poller_landing_read,
+      ] : g.bucket == "leanplum-provided-bucket" && strcontains(g.condition[0].expression, "projects/_/buckets/leanplum-provided-bucket/objects/")
+    ])
+    error_message = "The functions' landing grants name the existing bucket."
+  }
+}
+
+run "existing_bucket_must_use_uniform_access" {
+  command = plan
+  variables {
+    create_bucket = false
+    bucket_name   = "leanplum-acl-bucket"
+  }
+  override_data {
+    target = data.google_storage_bucket.existing[0]
+    values = {
+      location                    = "US"
+      uniform_bucket_level_access = false
+    }
+  }
+  expect_failures = [data.google_storage_bucket.existing]
+}
+
+run "parts_must_outlast_the_retry_window" {
+  command = plan
+  variables {
+    poll_deadline_seconds = 259200
+    tasks_max_attempts    = 1000
+    parts_retention_days  = 3
+  }
+  expect_failures = [google_storage_bucket.state]
+}
+
+run "secret_replica_locations_must_be_regions" {
+  command = plan
+  variables {
+    secret_replica_locations = ["europe-west1", "europe-west1"]
+  }
+  expect_failures = [var.secret_replica_locations]
 }
 
 run "existing_bucket_needs_a_name" {

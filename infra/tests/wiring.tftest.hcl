@@ -2,6 +2,16 @@
 # Nothing here reaches Google; computed attributes (ids, e-mails, URLs) get mocked values.
 
 mock_provider "google" {
+  # Distinct, recognisable addresses for the two URLs of a 2nd gen function: the legacy
+  # cloudfunctions.net `url` and the Cloud Run `service_config[0].uri` (run.app).
+  mock_resource "google_cloudfunctions2_function" {
+    defaults = {
+      url = "https://europe-west1-acme-importer-test.cloudfunctions.net/mocked"
+      service_config = {
+        uri = "https://mocked-abcdefghij-ew.a.run.app"
+      }
+    }
+  }
   mock_data "google_project" {
     defaults = {
       number = "123456789012"
@@ -15,6 +25,8 @@ mock_provider "google" {
 }
 
 mock_provider "archive" {}
+
+mock_provider "time" {}
 
 variables {
   project_id      = "acme-importer-test"
@@ -137,17 +149,6 @@ run "one_service_account_per_function_and_poller_invoked_by_tasks_only" {
     ])
     error_message = "Both functions read the one Leanplum key secret only."
   }
-  assert {
-    condition = alltrue([
-      for m in [google_storage_bucket_iam_member.ingest_objects, google_storage_bucket_iam_member.poller_objects] :
-      m.bucket == google_storage_bucket.landing[0].name && m.role == "roles/storage.objectUser"
-    ])
-    error_message = "The functions' object roles are granted on the landing bucket only."
-  }
-  assert {
-    condition     = strcontains(google_storage_bucket_iam_member.poller_objects.condition[0].expression, "/objects/importer/") && !strcontains(google_storage_bucket_iam_member.poller_objects.condition[0].expression, "/objects/incoming/")
-    error_message = "The poller's object access is limited to importer/."
-  }
 }
 
 run "secret_is_an_environment_variable_from_secret_manager" {
@@ -169,8 +170,15 @@ run "secret_is_an_environment_variable_from_secret_manager" {
     error_message = "Emulator variables are local only."
   }
   assert {
-    condition     = google_cloudfunctions2_function.ingest.service_config[0].environment_variables["POLLER_URL"] == google_cloudfunctions2_function.poller.url && google_cloudfunctions2_function.ingest.service_config[0].environment_variables["TASKS_SERVICE_ACCOUNT"] == google_service_account.tasks.email && google_cloudfunctions2_function.ingest.service_config[0].environment_variables["TASKS_QUEUE"] == google_cloud_tasks_queue.poll.id
-    error_message = "The ingest function must be told the poller URL, the tasks identity and the queue."
+    condition     = google_cloudfunctions2_function.ingest.service_config[0].environment_variables["TASKS_SERVICE_ACCOUNT"] == google_service_account.tasks.email && google_cloudfunctions2_function.ingest.service_config[0].environment_variables["TASKS_QUEUE"] == google_cloud_tasks_queue.poll.id
+    error_message = "The ingest function must be told the tasks identity and the queue."
+  }
+  assert {
+    condition = alltrue([
+      for f in [google_cloudfunctions2_function.ingest, google_cloudfunctions2_function.poller] :
+      f.service_config[0].environment_variables["STATE_BUCKET"] == google_storage_bucket.state.name
+    ])
+    error_message = "Both functions are told the state bucket (STATE_BUCKET)."
   }
 }
 
@@ -221,46 +229,248 @@ run "results_subscription_dead_letters" {
   }
 }
 
-run "landing_bucket_is_private_recoverable_and_expires_derived_objects" {
+run "landing_bucket_holds_uploads_only_and_keeps_replaced_versions_a_week" {
   assert {
     condition     = google_storage_bucket.landing[0].uniform_bucket_level_access == true && google_storage_bucket.landing[0].public_access_prevention == "enforced"
     error_message = "The landing bucket must use uniform access and enforce public access prevention."
   }
   assert {
-    condition     = google_storage_bucket.landing[0].versioning[0].enabled == true && google_storage_bucket.landing[0].soft_delete_policy[0].retention_duration_seconds >= 604800
-    error_message = "Originals must be recoverable (versioning and soft delete)."
+    condition     = google_storage_bucket.landing[0].versioning[0].enabled == true && google_storage_bucket.landing[0].soft_delete_policy[0].retention_duration_seconds == 604800
+    error_message = "Uploads replaced by their rewrite stay recoverable (versioning, 7 days of soft delete)."
   }
   assert {
     condition = anytrue([
       for r in google_storage_bucket.landing[0].lifecycle_rule :
-      contains(flatten([for c in r.condition : c.matches_prefix]), "importer/archive/") && anytrue([for c in r.condition : c.age == 30])
+      one(r.action).type == "Delete" && one(r.condition).days_since_noncurrent_time == 7 && one(r.condition).with_state == "ARCHIVED"
     ])
-    error_message = "Archived originals must expire after archive_retention_days."
+    error_message = "Noncurrent versions of uploads are deleted after noncurrent_version_retention_days."
   }
   assert {
-    condition = anytrue([
+    condition = alltrue([
       for r in google_storage_bucket.landing[0].lifecycle_rule :
-      contains(flatten([for c in r.condition : c.matches_prefix]), "importer/reports/") && anytrue([for c in r.condition : c.age == 90])
+      length(flatten([for c in r.condition : coalesce(c.matches_prefix, [])])) == 0 && (one(r.action).type != "Delete" || one(r.condition).with_state == "ARCHIVED")
     ])
-    error_message = "Reports must expire after reports_retention_days."
-  }
-  assert {
-    condition = anytrue([
-      for r in google_storage_bucket.landing[0].lifecycle_rule :
-      contains(flatten([for c in r.condition : c.matches_prefix]), "importer/parts/") && anytrue([for c in r.condition : c.age == 7])
-    ])
-    error_message = "Split parts must expire after parts_retention_days."
-  }
-  assert {
-    condition = !anytrue([
-      for r in google_storage_bucket.landing[0].lifecycle_rule :
-      contains(flatten([for c in r.condition : c.matches_prefix]), "importer/records/")
-    ])
-    error_message = "Import records are kept."
+    error_message = "No rule on the landing bucket deletes a live object or names an importer prefix: the importer's objects live in the state bucket."
   }
   assert {
     condition     = google_storage_bucket.source.uniform_bucket_level_access == true && google_storage_bucket.source.public_access_prevention == "enforced"
     error_message = "The source bucket must be private too."
+  }
+  assert {
+    condition     = google_storage_bucket.source.force_destroy == true
+    error_message = "terraform destroy must be able to empty the versioned source bucket."
+  }
+}
+
+run "state_bucket_is_private_unversioned_and_beside_the_landing_bucket" {
+  assert {
+    condition     = google_storage_bucket.state.name == "acme-importer-test-lp-importer-state" && google_storage_bucket.state.name != google_storage_bucket.landing[0].name
+    error_message = "The state bucket is a second bucket, <project>-<prefix>-state."
+  }
+  assert {
+    condition     = google_storage_bucket.state.uniform_bucket_level_access == true && google_storage_bucket.state.public_access_prevention == "enforced"
+    error_message = "The state bucket must use uniform access and enforce public access prevention."
+  }
+  assert {
+    condition     = google_storage_bucket.state.location == google_storage_bucket.landing[0].location && google_storage_bucket.state.location == "EUROPE-WEST1"
+    error_message = "The state bucket sits in the landing bucket's location."
+  }
+  assert {
+    condition     = google_storage_bucket.state.versioning[0].enabled == false && google_storage_bucket.state.soft_delete_policy[0].retention_duration_seconds == 0
+    error_message = "The state bucket is unversioned with soft delete off: a lifecycle Delete really deletes."
+  }
+  assert {
+    condition     = google_storage_bucket.state.labels["app"] == "leanplum-importer" && google_storage_bucket.state.labels["managed-by"] == "terraform"
+    error_message = "The state bucket carries the importer's labels."
+  }
+  assert {
+    condition     = output.state_bucket_name == google_storage_bucket.state.name && output.state_bucket_url == google_storage_bucket.state.url
+    error_message = "The state bucket is an output."
+  }
+}
+
+run "state_bucket_expires_archive_reports_and_parts_and_keeps_records" {
+  assert {
+    condition = anytrue([
+      for r in google_storage_bucket.state.lifecycle_rule :
+      one(r.action).type == "Delete" && one(r.condition).matches_prefix == tolist(["importer/archive/"]) && one(r.condition).age == 30
+    ])
+    error_message = "Archived originals are deleted after archive_retention_days (30)."
+  }
+  assert {
+    condition = anytrue([
+      for r in google_storage_bucket.state.lifecycle_rule :
+      one(r.action).type == "Delete" && one(r.condition).matches_prefix == tolist(["importer/reports/"]) && one(r.condition).age == 90
+    ])
+    error_message = "Reports are deleted after reports_retention_days (90)."
+  }
+  assert {
+    condition = anytrue([
+      for r in google_storage_bucket.state.lifecycle_rule :
+      one(r.action).type == "Delete" && one(r.condition).matches_prefix == tolist(["importer/parts/"]) && one(r.condition).age == 7
+    ])
+    error_message = "The files Leanplum reads are deleted after parts_retention_days (7)."
+  }
+  assert {
+    condition     = length(google_storage_bucket.state.lifecycle_rule) == 3
+    error_message = "Exactly the three prefix rules: nothing else expires in the state bucket."
+  }
+  assert {
+    condition = !anytrue([
+      for r in google_storage_bucket.state.lifecycle_rule :
+      contains(flatten([for c in r.condition : coalesce(c.matches_prefix, [])]), "importer/records/") || length(flatten([for c in r.condition : coalesce(c.matches_prefix, [])])) == 0
+    ])
+    error_message = "Import records and claims are kept, and no rule applies to the whole state bucket."
+  }
+}
+
+run "object_grants_are_the_access_table_on_both_buckets" {
+  # functions/access.py ACCESS, rendered: tests/infra/test_terraform.py compares the HCL with the
+  # table itself; this run proves what the conditions evaluate to.
+  assert {
+    condition = (
+      google_storage_bucket_iam_member.ingest_landing_write.bucket == "acme-importer-test-lp-importer-landing" &&
+      google_storage_bucket_iam_member.ingest_landing_write.role == "roles/storage.objectUser" &&
+      google_storage_bucket_iam_member.ingest_landing_write.member == google_service_account.ingest.member &&
+      google_storage_bucket_iam_member.ingest_landing_write.condition[0].expression == "resource.type == \"storage.googleapis.com/Bucket\" || resource.name.startsWith(\"projects/_/buckets/acme-importer-test-lp-importer-landing/objects/incoming/\")"
+    )
+    error_message = "ingest: read-write on the uploads (landing, incoming/) only."
+  }
+  assert {
+    condition = alltrue([
+      for g in [google_storage_bucket_iam_member.ingest_landing_read, google_storage_bucket_iam_member.poller_landing_read] :
+      g.bucket == "acme-importer-test-lp-importer-landing" && g.role == "roles/storage.objectViewer" &&
+      g.condition[0].expression == "resource.type == \"storage.googleapis.com/Bucket\" || resource.name.startsWith(\"projects/_/buckets/acme-importer-test-lp-importer-landing/objects/importer/records/\")"
+    ])
+    error_message = "ingest and poller: read-only on old records left in the landing bucket."
+  }
+  assert {
+    condition = (
+      google_storage_bucket_iam_member.ingest_state_write.bucket == google_storage_bucket.state.name &&
+      google_storage_bucket_iam_member.ingest_state_write.role == "roles/storage.objectUser" &&
+      google_storage_bucket_iam_member.ingest_state_write.member == google_service_account.ingest.member &&
+      google_storage_bucket_iam_member.ingest_state_write.condition[0].expression == join(" || ", [
+        "resource.type == \"storage.googleapis.com/Bucket\"",
+        "resource.name.startsWith(\"projects/_/buckets/acme-importer-test-lp-importer-state/objects/importer/records/\")",
+        "resource.name.startsWith(\"projects/_/buckets/acme-importer-test-lp-importer-state/objects/importer/archive/\")",
+        "resource.name.startsWith(\"projects/_/buckets/acme-importer-test-lp-importer-state/objects/importer/reports/\")",
+        "resource.name.startsWith(\"projects/_/buckets/acme-importer-test-lp-importer-state/objects/importer/parts/\")",
+      ])
+    )
+    error_message = "ingest: read-write on records, archive, reports and parts of the state bucket."
+  }
+  assert {
+    condition = (
+      google_storage_bucket_iam_member.poller_state_write.bucket == google_storage_bucket.state.name &&
+      google_storage_bucket_iam_member.poller_state_write.role == "roles/storage.objectUser" &&
+      google_storage_bucket_iam_member.poller_state_write.member == google_service_account.poller.member &&
+      google_storage_bucket_iam_member.poller_state_write.condition[0].expression == join(" || ", [
+        "resource.type == \"storage.googleapis.com/Bucket\"",
+        "resource.name.startsWith(\"projects/_/buckets/acme-importer-test-lp-importer-state/objects/importer/records/\")",
+        "resource.name.startsWith(\"projects/_/buckets/acme-importer-test-lp-importer-state/objects/importer/reports/\")",
+      ])
+    )
+    error_message = "poller: read-write on records and reports of the state bucket."
+  }
+  assert {
+    condition = (
+      google_storage_bucket_iam_member.poller_state_read.bucket == google_storage_bucket.state.name &&
+      google_storage_bucket_iam_member.poller_state_read.role == "roles/storage.objectViewer" &&
+      google_storage_bucket_iam_member.poller_state_read.member == google_service_account.poller.member &&
+      google_storage_bucket_iam_member.poller_state_read.condition[0].expression == "resource.type == \"storage.googleapis.com/Bucket\" || resource.name.startsWith(\"projects/_/buckets/acme-importer-test-lp-importer-state/objects/importer/parts/\")"
+    )
+    error_message = "poller: read-only on the parts Leanplum read (the join)."
+  }
+}
+
+run "build_reads_googles_copy_of_the_source_only" {
+  assert {
+    condition = (
+      google_project_iam_member.build_gcf_sources_reader.role == "roles/storage.objectViewer" &&
+      google_project_iam_member.build_gcf_sources_reader.member == google_service_account.build.member &&
+      google_project_iam_member.build_gcf_sources_reader.condition[0].expression == "resource.name == \"projects/_/buckets/gcf-v2-sources-123456789012-europe-west1\" || resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-123456789012-europe-west1/objects/\")"
+    )
+    error_message = "The build reads gcf-v2-sources-<project number>-<region> and nothing else in the project."
+  }
+  assert {
+    condition     = google_storage_bucket_iam_member.build_source_reader.bucket == google_storage_bucket.source.name && google_storage_bucket_iam_member.build_source_reader.role == "roles/storage.objectViewer"
+    error_message = "The build reads the importer's source bucket."
+  }
+  assert {
+    condition     = google_artifact_registry_repository.functions.cleanup_policy_dry_run == false
+    error_message = "The repository's cleanup policies must really delete (no dry run)."
+  }
+}
+
+run "first_apply_waits_for_iam_and_the_eventarc_agent" {
+  # What the functions wait for (depends_on) is checked by tests/infra/test_terraform.py.
+  assert {
+    condition = alltrue([
+      for w in [time_sleep.build_iam, time_sleep.runtime_iam, time_sleep.eventarc_iam, time_sleep.eventarc_agent] :
+      w.create_duration == "180s"
+    ])
+    error_message = "Each wait lasts propagation_wait_seconds (180 s) when it is created."
+  }
+  assert {
+    condition     = time_sleep.build_iam.triggers["build_account"] == google_service_account.build.member && time_sleep.build_iam.triggers["gcf_sources"] == "gcf-v2-sources-123456789012-europe-west1"
+    error_message = "A new build identity waits again."
+  }
+  assert {
+    condition     = time_sleep.runtime_iam.triggers["ingest_account"] == google_service_account.ingest.member && time_sleep.runtime_iam.triggers["poller_account"] == google_service_account.poller.member && time_sleep.runtime_iam.triggers["state_bucket"] == google_storage_bucket.state.name
+    error_message = "New runtime identities or buckets wait again."
+  }
+  assert {
+    condition     = time_sleep.eventarc_iam.triggers["trigger_account"] == google_service_account.trigger.member && time_sleep.eventarc_iam.triggers["storage_agent"] == "serviceAccount:service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
+    error_message = "A new trigger identity waits again."
+  }
+  assert {
+    condition     = contains(keys(google_project_service.enabled), "eventarc.googleapis.com") && contains(keys(google_project_service.enabled), "cloudresourcemanager.googleapis.com")
+    error_message = "Eventarc and Cloud Resource Manager (project IAM grants) are enabled."
+  }
+}
+
+run "waits_follow_propagation_wait_seconds" {
+  variables {
+    propagation_wait_seconds = 420
+  }
+  assert {
+    condition = alltrue([
+      for w in [time_sleep.build_iam, time_sleep.runtime_iam, time_sleep.eventarc_iam, time_sleep.eventarc_agent] :
+      w.create_duration == "420s"
+    ])
+    error_message = "propagation_wait_seconds sets every wait."
+  }
+}
+
+run "tasks_call_the_poller_at_its_run_app_uri" {
+  assert {
+    condition     = google_cloudfunctions2_function.ingest.service_config[0].environment_variables["POLLER_URL"] == google_cloudfunctions2_function.poller.service_config[0].uri
+    error_message = "POLLER_URL (the tasks' URL and OIDC audience) is the poller's Cloud Run URI."
+  }
+  assert {
+    condition     = endswith(google_cloudfunctions2_function.ingest.service_config[0].environment_variables["POLLER_URL"], ".run.app") && google_cloudfunctions2_function.ingest.service_config[0].environment_variables["POLLER_URL"] != google_cloudfunctions2_function.poller.url
+    error_message = "Not the cloudfunctions.net address: Cloud Tasks counts as internal traffic only on the run.app URL."
+  }
+  assert {
+    condition     = output.poller_url == google_cloudfunctions2_function.poller.service_config[0].uri
+    error_message = "The poller_url output is the same run.app URI."
+  }
+}
+
+run "secret_replication_is_automatic_by_default" {
+  assert {
+    condition     = length(google_secret_manager_secret.leanplum_dev_key.replication[0].auto) == 1 && length(google_secret_manager_secret.leanplum_dev_key.replication[0].user_managed) == 0
+    error_message = "Without secret_replica_locations the secret is replicated automatically."
+  }
+}
+
+run "secret_replication_can_be_user_managed" {
+  variables {
+    secret_replica_locations = ["europe-west1", "europe-west4"]
+  }
+  assert {
+    condition     = length(google_secret_manager_secret.leanplum_dev_key.replication[0].auto) == 0 && [for r in google_secret_manager_secret.leanplum_dev_key.replication[0].user_managed[0].replicas : r.location] == ["europe-west1", "europe-west4"]
+    error_message = "secret_replica_locations gives user-managed replicas in those regions only."
   }
 }
 
@@ -268,9 +478,14 @@ run "no_public_members" {
   assert {
     condition = alltrue([
       for m in [
-        google_storage_bucket_iam_member.ingest_objects.member,
-        google_storage_bucket_iam_member.poller_objects.member,
+        google_storage_bucket_iam_member.ingest_landing_write.member,
+        google_storage_bucket_iam_member.ingest_landing_read.member,
+        google_storage_bucket_iam_member.ingest_state_write.member,
+        google_storage_bucket_iam_member.poller_landing_read.member,
+        google_storage_bucket_iam_member.poller_state_write.member,
+        google_storage_bucket_iam_member.poller_state_read.member,
         google_storage_bucket_iam_member.build_source_reader.member,
+        google_project_iam_member.build_gcf_sources_reader.member,
         google_pubsub_topic_iam_member.ingest_publisher.member,
         google_pubsub_topic_iam_member.poller_publisher.member,
         google_pubsub_topic_iam_member.pubsub_agent_dead_letter_publisher.member,
@@ -295,6 +510,7 @@ run "no_public_members" {
         google_project_iam_member.gcs_agent_pubsub_publisher.role,
         google_project_iam_member.trigger_event_receiver.role,
         google_project_iam_member.build_log_writer.role,
+        google_project_iam_member.build_gcf_sources_reader.role,
       ] : !contains(["roles/owner", "roles/editor", "roles/viewer"], r)
     ])
     error_message = "No basic roles."
@@ -320,8 +536,36 @@ run "uploaders_reach_the_incoming_prefix_only" {
   assert {
     condition = alltrue([
       for g in google_storage_bucket_iam_member.uploaders :
-      strcontains(g.condition[0].expression, "/objects/incoming/") && !strcontains(g.condition[0].expression, "importer/")
+      g.bucket == google_storage_bucket.landing[0].name && g.role == "roles/storage.objectUser" &&
+      g.condition[0].expression == "resource.type == \"storage.googleapis.com/Bucket\" || resource.name.startsWith(\"projects/_/buckets/acme-importer-test-lp-importer-landing/objects/incoming/\")"
     ])
-    error_message = "Uploaders must be conditioned to the incoming prefix and never reach importer/."
+    error_message = "Uploaders must be conditioned to the incoming prefix of the landing bucket."
+  }
+  assert {
+    condition     = !anytrue([for g in google_storage_bucket_iam_member.uploaders : g.bucket == google_storage_bucket.state.name || strcontains(g.condition[0].expression, google_storage_bucket.state.name)])
+    error_message = "Uploaders get nothing on the state bucket."
+  }
+}
+
+run "leanplum_reads_the_parts_of_the_state_bucket_only" {
+  variables {
+    leanplum_reader_member = "serviceAccount:reader@leanplum-prod.iam.gserviceaccount.com"
+    uploader_members       = ["group:growth@example.com"]
+  }
+  assert {
+    condition = (
+      google_storage_bucket_iam_member.leanplum_reader[0].bucket == google_storage_bucket.state.name &&
+      google_storage_bucket_iam_member.leanplum_reader[0].role == "roles/storage.objectViewer" &&
+      google_storage_bucket_iam_member.leanplum_reader[0].member == "serviceAccount:reader@leanplum-prod.iam.gserviceaccount.com"
+    )
+    error_message = "Leanplum's principal reads objects of the state bucket (where multi's gcsBucket points)."
+  }
+  assert {
+    condition     = google_storage_bucket_iam_member.leanplum_reader[0].condition[0].expression == "resource.name.startsWith(\"projects/_/buckets/acme-importer-test-lp-importer-state/objects/importer/parts/\")"
+    error_message = "Leanplum's read is conditioned to importer/parts/ only (no records, archive, reports, no listing)."
+  }
+  assert {
+    condition     = !anytrue([for g in google_storage_bucket_iam_member.uploaders : g.bucket == google_storage_bucket.state.name])
+    error_message = "Uploaders still get nothing on the state bucket."
   }
 }

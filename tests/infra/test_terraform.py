@@ -6,6 +6,9 @@
   check carrying its reason.
 - The functions' environment variables in Terraform are exactly the ones the code reads
   (``functions/config.py`` SETTINGS).
+- The functions' object grants on both buckets are exactly the rows of ``functions/access.py``
+  ACCESS (role by read or write, IAM condition by prefix), and the functions wait (``time_sleep``)
+  for the grants their first deployment uses.
 
 In CI (``CI=true``) a missing tool fails these tests; elsewhere it skips them.
 """
@@ -22,6 +25,7 @@ from typing import Any
 import hcl2
 import pytest
 
+from functions.access import ACCESS, INCOMING
 from functions.config import (
     EMULATOR_VARIABLES,
     RESERVED_PREFIX,
@@ -233,6 +237,8 @@ DEFAULTS = {
     "OLD_EVENT_POLICY": "old_event_policy",
     "MAX_FUTURE_SECONDS": "max_future_seconds",
     "MAX_REJECTED_FRACTION": "max_rejected_fraction",
+    "MAX_DECOMPRESSED_BYTES": "max_decompressed_bytes",
+    "MAX_COMPRESSION_RATIO": "max_compression_ratio",
     "MIN_EVENT_TIME": "min_event_time",
     "DUPLICATE_POLICY": "duplicate_policy",
     "INGEST_LEASE_SECONDS": "ingest_timeout_seconds",  # the lease is the function's timeout
@@ -263,3 +269,182 @@ def test_no_public_principal_is_granted() -> None:
             code = line.split("#", 1)[0]
             if re.match(r"^\s*members?\s*=", code):
                 assert not public.search(code), f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Object grants: Terraform == functions/access.py ACCESS
+# ---------------------------------------------------------------------------------------------
+
+#: The ``bucket`` argument of a grant, by bucket role of functions/access.py.
+BUCKET_REFERENCES = {
+    "${local.bucket_name}": "landing",
+    "${google_storage_bucket.state.name}": "state",
+}
+#: The local holding ``projects/_/buckets/BUCKET/objects/`` of each bucket role (infra/iam.tf).
+OBJECTS_LOCALS = {"landing": "landing_objects", "state": "state_objects"}
+#: Read-only rows are objectViewer, read-write rows objectUser (overwrite needs delete).
+ROLE_WRITES = {"roles/storage.objectViewer": False, "roles/storage.objectUser": True}
+FUNCTION_MEMBER = re.compile(r"^\$\{google_service_account\.(ingest|poller)\.member\}$")
+#: ``resource.name.startsWith("${local.<bucket>_objects}${<prefix>}")`` as python-hcl2 prints it.
+PREFIX_CLAUSE = re.compile(
+    r'startsWith\(\\*"\$\{local\.(\w+)\}\$\{(var\.incoming_prefix|local\.\w+)\}\\*"\)'
+)
+
+Row = tuple[str, str, bool, str]  # function, bucket role, write, prefix (INCOMING as is)
+
+
+def _prefix(reference: str) -> str:
+    """The prefix an HCL reference stands for, in the terms of functions/access.py."""
+    if reference == "var.incoming_prefix":
+        return INCOMING
+    local = reference.removeprefix("local.")
+    assert local in RESERVED_PREFIXES, f"{reference}: not a reserved prefix of functions/config.py"
+    return RESERVED_PREFIXES[local]
+
+
+def _conditions(name: str, body: dict[str, Any]) -> list[str]:
+    assert "dynamic" not in body, f"{name}: a function's grant must always carry its condition"
+    conditions = body.get("condition") or []
+    assert len(conditions) == 1, f"{name}: a function's grant needs exactly one IAM condition"
+    return [str(conditions[0]["expression"])]
+
+
+def terraform_object_rows() -> dict[str, set[Row]]:
+    """Every (function, bucket, write, prefix) the functions are granted, by resource name."""
+    rows: dict[str, set[Row]] = {}
+    for name, body in _resources("google_storage_bucket_iam_member").items():
+        member = FUNCTION_MEMBER.match(str(body.get("member", "")))
+        if member is None:
+            continue
+        function = member.group(1)
+        bucket_ref = str(body.get("bucket"))
+        assert bucket_ref in BUCKET_REFERENCES, f"{name}: unknown bucket {bucket_ref}"
+        bucket = BUCKET_REFERENCES[bucket_ref]
+        role = _unquote(body.get("role"))
+        assert role in ROLE_WRITES, f"{name}: {role} is neither objectViewer nor objectUser"
+        [expression] = _conditions(name, body)
+        clauses = PREFIX_CLAUSE.findall(expression)
+        assert clauses, f"{name}: no prefix clause in {expression}"
+        assert len(clauses) == expression.count("startsWith("), f"{name}: unreadable clause"
+        found: set[Row] = set()
+        for objects_local, reference in clauses:
+            assert objects_local == OBJECTS_LOCALS[bucket], (
+                f"{name}: a {bucket} grant conditioned on local.{objects_local}"
+            )
+            found.add((function, bucket, ROLE_WRITES[role], _prefix(reference)))
+        rows[name] = found
+    return rows
+
+
+def access_rows() -> set[Row]:
+    return {
+        (function, grant.bucket, grant.write, grant.prefix)
+        for function, grants in ACCESS.items()
+        for grant in grants
+    }
+
+
+def _by_grant(rows: set[Row]) -> dict[tuple[str, str, str], list[str]]:
+    """Prefixes per (function, bucket, role), for readable failures."""
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for function, bucket, write, prefix in rows:
+        role = "roles/storage.objectUser" if write else "roles/storage.objectViewer"
+        grouped.setdefault((function, bucket, role), []).append(prefix)
+    return {key: sorted(prefixes) for key, prefixes in sorted(grouped.items())}
+
+
+def test_object_grants_follow_the_access_table() -> None:
+    per_resource = terraform_object_rows()
+    terraform: set[Row] = set()
+    for name, rows in per_resource.items():
+        assert not rows & terraform, f"{name} repeats a grant made elsewhere"
+        terraform |= rows
+    assert _by_grant(terraform) == _by_grant(access_rows())
+
+
+def test_each_grant_is_one_function_bucket_and_role() -> None:
+    for name, rows in terraform_object_rows().items():
+        assert len({(function, bucket, write) for function, bucket, write, _ in rows}) == 1, name
+
+
+def _all_resources() -> list[tuple[str, str, dict[str, Any]]]:
+    """Every ``resource "KIND" "NAME"`` block in ``infra/``, as (kind, name, body)."""
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    for path in sorted(INFRA.glob("*.tf")):
+        for block in _parse(path).get("resource", []):
+            for labels, bodies in block.items():
+                for name, body in bodies.items():
+                    if name != "__is_block__":
+                        found.append((str(_unquote(labels)), str(_unquote(name)), body))
+    return found
+
+
+def test_functions_have_no_storage_role_outside_those_grants() -> None:
+    """A project-wide or bucket binding would bypass the conditions the table is compared with."""
+    member = re.compile(r"google_service_account\.(ingest|poller)\.(member|email)")
+    for kind, name, body in _all_resources():
+        if kind == "google_storage_bucket_iam_member":
+            continue
+        role = str(_unquote(body.get("role", "")))
+        who = str(body.get("member", "")) + str(body.get("members", ""))
+        assert not (role.startswith("roles/storage.") and member.search(who)), (
+            f"{kind}.{name} grants {role} to a function"
+        )
+
+
+def test_an_added_row_or_grant_fails_the_comparison() -> None:
+    """The comparison sees both directions: a row without a grant, a grant without a row."""
+    terraform = set().union(*terraform_object_rows().values())
+    extra_row = ("poller", "landing", True, INCOMING)
+    assert _by_grant(terraform) != _by_grant(access_rows() | {extra_row})
+    assert _by_grant(terraform | {extra_row}) != _by_grant(access_rows())
+
+
+# ---------------------------------------------------------------------------------------------
+# First apply: the functions wait for the grants they use (infra/waits.tf)
+# ---------------------------------------------------------------------------------------------
+
+
+def _depends_on(body: dict[str, Any]) -> set[str]:
+    return {str(ref).removeprefix("${").removesuffix("}") for ref in body.get("depends_on", [])}
+
+
+def _grants_of(account: str) -> set[str]:
+    """Addresses of every IAM grant in infra/ whose member is ``account``'s service account."""
+    member = f"${{google_service_account.{account}.member}}"
+    return {
+        f"{kind}.{name}"
+        for kind, name, body in _all_resources()
+        if kind.endswith("_iam_member") and str(body.get("member", "")) == member
+    }
+
+
+WAITS = {
+    "ingest": {"build_iam", "runtime_iam", "eventarc_iam", "eventarc_agent"},
+    "poller": {"build_iam", "runtime_iam"},
+}
+
+
+@pytest.mark.parametrize("function", sorted(WAITS))
+def test_functions_wait_for_the_grants_they_use(function: str) -> None:
+    body = _resources("google_cloudfunctions2_function")[function]
+    waits = {f"time_sleep.{name}" for name in WAITS[function]}
+    assert waits <= _depends_on(body)
+
+
+def test_each_wait_follows_its_grants() -> None:
+    sleeps = _resources("time_sleep")
+    assert set(sleeps) == {"build_iam", "runtime_iam", "eventarc_iam", "eventarc_agent"}
+    build = _grants_of("build")
+    assert len(build) >= 4 and "google_project_iam_member.build_gcf_sources_reader" in build
+    assert build <= _depends_on(sleeps["build_iam"])
+    runtime = _grants_of("ingest") | _grants_of("poller")
+    assert any("secret_manager" in grant for grant in runtime)
+    assert runtime <= _depends_on(sleeps["runtime_iam"])
+    assert {
+        "google_project_iam_member.trigger_event_receiver",
+        "google_project_iam_member.gcs_agent_pubsub_publisher",
+    } <= _depends_on(sleeps["eventarc_iam"])
+    assert "google_project_service.enabled" in _depends_on(sleeps["eventarc_agent"])
+    for name, body in sleeps.items():
+        assert str(body["create_duration"]) == "${local.propagation_wait}", name
