@@ -38,8 +38,9 @@ e2e: $(STAMP)
 infra: $(STAMP)
 	$(VENV)/bin/pytest tests/infra
 
-bench: $(STAMP)         ## validator throughput and memory against a plain csv copy
+bench: $(STAMP)         ## validator throughput and memory, and one 1 GB gzipped shard's ingest work
 	$(PY) scripts/benchmark_validator.py
+	PYTHONPATH=. $(PY) scripts/benchmark_shard.py
 
 clean:
 	rm -rf $(VENV) .local-cloud .pytest_cache .mypy_cache .ruff_cache

@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from functions.errors import ConfigError
+from functions.validation.options import parse_column_map, parse_drop_columns
 
 FunctionName = Literal["ingest", "poller"]
 
@@ -82,6 +84,31 @@ def _check_date(value: str) -> str | None:
     except ValueError:
         return "must be a date like 2000-01-01"
     return None if day.year >= 1970 else "must be 1970-01-01 or later (Unix time starts there)"
+
+
+def _check_zone(value: str) -> str | None:
+    if value == "none":
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "must be an IANA time zone such as UTC or Europe/Berlin, or none"
+    return None
+
+
+def _check_column_map(value: str) -> str | None:
+    if value == "none":
+        return None
+    try:
+        parse_column_map(value)
+    except ValueError as exc:
+        return f"must look like userId=user_pseudo_id,time=event_timestamp ({exc})"
+    return None
+
+
+def _none_or(value: str) -> str:
+    """Settings whose absence is spelt 'none' (an empty value cannot be set everywhere)."""
+    return "" if value == "none" else value
 
 
 def _check_prefix(value: str) -> str | None:
@@ -195,6 +222,35 @@ SETTINGS: tuple[Setting, ...] = (
         check=_check_positive_int,
     ),
     Setting(
+        "NAIVE_TIME_ZONE",
+        ("ingest",),
+        "Times with no zone (BigQuery DATETIME, naive ISO) are read in this IANA zone; "
+        "'none' rejects them.",
+        default="none",
+        check=_check_zone,
+    ),
+    Setting(
+        "DUPLICATE_ROWS",
+        ("ingest",),
+        "Rows repeated exactly within one file: drop (counted) or keep.",
+        default="drop",
+        check=_check_choice("drop", "keep"),
+    ),
+    Setting(
+        "COLUMN_MAP",
+        ("ingest",),
+        "Source column of a track argument, e.g. userId=user_pseudo_id,time=event_timestamp; "
+        "'none' for no mapping.",
+        default="none",
+        check=_check_column_map,
+    ),
+    Setting(
+        "DROP_COLUMNS",
+        ("ingest",),
+        "Columns left out of the import (not sent as parameters), comma-separated; 'none'.",
+        default="none",
+    ),
+    Setting(
         "MIN_EVENT_TIME",
         ("ingest",),
         "Events before this UTC date are rejected as placeholders (a time of 0, a 1900 date).",
@@ -272,6 +328,10 @@ class IngestConfig:
     max_rejected_fraction: float
     max_decompressed_bytes: int
     max_compression_ratio: int
+    naive_time_zone: str | None
+    duplicate_rows: str
+    column_map: dict[str, str]
+    drop_columns: frozenset[str]
     min_event_time: date
     duplicate_policy: str
     ingest_lease_seconds: int
@@ -338,6 +398,10 @@ def load_ingest_config(environ: Mapping[str, str] | None = None) -> IngestConfig
         max_rejected_fraction=float(values["MAX_REJECTED_FRACTION"]),
         max_decompressed_bytes=int(values["MAX_DECOMPRESSED_BYTES"]),
         max_compression_ratio=int(values["MAX_COMPRESSION_RATIO"]),
+        naive_time_zone=_none_or(values["NAIVE_TIME_ZONE"]) or None,
+        duplicate_rows=values["DUPLICATE_ROWS"],
+        column_map=parse_column_map(_none_or(values["COLUMN_MAP"])),
+        drop_columns=parse_drop_columns(_none_or(values["DROP_COLUMNS"])),
         min_event_time=date.fromisoformat(values["MIN_EVENT_TIME"]),
         duplicate_policy=values["DUPLICATE_POLICY"],
         ingest_lease_seconds=int(values["INGEST_LEASE_SECONDS"]),

@@ -76,6 +76,7 @@ class ValidationSummary:
     rows_rejected: int = 0
     rows_time_clamped: int = 0
     rows_hidden_from_analytics: int = 0
+    rows_duplicate_dropped: int = 0
     full: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -91,6 +92,7 @@ class ValidationSummary:
             rows_rejected=count("rows_rejected"),
             rows_time_clamped=count("rows_time_clamped"),
             rows_hidden_from_analytics=count("rows_hidden_from_analytics"),
+            rows_duplicate_dropped=count("rows_duplicate_dropped"),
             full=dict(report),
         )
 
@@ -105,6 +107,8 @@ class ValidationSummary:
             rows_time_clamped=self.rows_time_clamped,
             rows_hidden_from_analytics=self.rows_hidden_from_analytics,
         )
+        if self.rows_duplicate_dropped or "rows_duplicate_dropped" in report:
+            report["rows_duplicate_dropped"] = self.rows_duplicate_dropped
         return report
 
 

@@ -152,6 +152,10 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
             max_future_seconds=config.max_future_seconds,
             max_rejected_fraction=config.max_rejected_fraction,
             min_event_time=datetime.combine(config.min_event_time, time.min, tzinfo=UTC),
+            naive_timezone=config.naive_time_zone,
+            duplicate_rows=config.duplicate_rows,
+            column_map=dict(config.column_map),
+            drop_columns=config.drop_columns,
             temp_dir=tmp,
         )
         with decoded.open("rb") as src, normalized.open("wb") as out, rejected.open("wb") as rej:

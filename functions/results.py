@@ -54,6 +54,12 @@ def _top_reasons(by_reason: Any) -> dict[str, int]:
     return {str(reason): int(count) for reason, count in ranked[:MAX_REASONS_IN_MESSAGE]}
 
 
+def _counts(found: Any) -> dict[str, int]:
+    if not isinstance(found, dict):
+        return {}
+    return {str(key): int(value) for key, value in found.items()}
+
+
 def build_message(
     record: ImportRecord,
     status: Status,
@@ -86,6 +92,8 @@ def build_message(
             "rows_rejected_by_reason": _top_reasons(summary.full.get("rejections_by_reason")),
             "rows_time_clamped": summary.rows_time_clamped,
             "rows_hidden_from_analytics": summary.rows_hidden_from_analytics,
+            "rows_duplicate_dropped": summary.rows_duplicate_dropped,
+            "time_formats": _counts(summary.full.get("time_formats")),
             "rows_sent": record.rows_sent,
             "leanplum_successes": leanplum.successes,
             "leanplum_failures": leanplum.failures,

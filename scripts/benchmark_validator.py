@@ -11,6 +11,10 @@ table and writes ``benchmark.json`` into ``--out-dir``. It is a benchmark, never
 
 ``--repeat N`` measures each (copy and validator alike, interleaved) N times and keeps the
 fastest run of each, which is what a shared, noisy machine can honestly report.
+
+``--time-formats warehouse`` writes the times as warehouse exports do instead (BigQuery's
+``... UTC``, GA4 microseconds, Postgres/Snowflake ``+00``, nanoseconds), to measure those
+parsers; the default mix is the one the README's figures were taken with.
 """
 
 from __future__ import annotations
@@ -78,6 +82,22 @@ def _time_text(rng: random.Random, moment: float) -> str:
     return stamp.astimezone().astimezone(__import__("datetime").timezone(offset)).isoformat()
 
 
+def _warehouse_time_text(rng: random.Random, moment: float) -> str:
+    """One of the time formats warehouse exports write (BigQuery, GA4, Postgres, Spark)."""
+    pick = rng.random()
+    micros = int(moment * 1_000_000)
+    if pick < 0.40:
+        stamp = datetime.fromtimestamp(micros // 1_000_000, UTC)
+        fraction = f".{micros % 1_000_000:06d}" if pick < 0.20 else ""
+        return stamp.strftime("%Y-%m-%d %H:%M:%S") + fraction + " UTC"
+    if pick < 0.70:
+        return str(micros)
+    if pick < 0.85:
+        stamp = datetime.fromtimestamp(micros // 1_000_000, UTC)
+        return stamp.strftime("%Y-%m-%d %H:%M:%S") + f".{micros % 1_000_000:06d}+00"
+    return str(micros * 1000)
+
+
 def _bad_row(rng: random.Random, row: list[str]) -> list[str]:
     """Break one row in one of the ways people do."""
     kind = rng.randrange(5)
@@ -94,8 +114,9 @@ def _bad_row(rng: random.Random, row: list[str]) -> list[str]:
     return row
 
 
-def generate(path: Path, rows: int, seed: int = 1) -> int:
+def generate(path: Path, rows: int, seed: int = 1, warehouse: bool = False) -> int:
     """Write a CSV of ``rows`` data rows; return its size in bytes."""
+    time_text = _warehouse_time_text if warehouse else _time_text
     rng = random.Random(seed)
     users = [
         f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-"
@@ -113,7 +134,7 @@ def generate(path: Path, rows: int, seed: int = 1) -> int:
             row = [
                 rng.choice(users),
                 event,
-                _time_text(rng, moment),
+                time_text(rng, moment),
                 f"{rng.randrange(100, 100000) / 100:.2f}" if purchase else "",
                 rng.choice(CURRENCIES) if purchase else "",
                 rng.choice(PLANS),
@@ -181,14 +202,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of each measurement; the fastest is kept"
     )
+    parser.add_argument(
+        "--time-formats",
+        choices=("mixed", "warehouse"),
+        default="mixed",
+        help="mixed: the README's mix; warehouse: BigQuery UTC, GA4 microseconds, +00, ns",
+    )
     args = parser.parse_args(argv)
     out_dir: Path = args.out_dir or Path(tempfile.mkdtemp(prefix="lp-bench-"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, object] = {"now": NOW.isoformat(), "python": sys.version.split()[0]}
+    results: dict[str, object] = {
+        "now": NOW.isoformat(),
+        "python": sys.version.split()[0],
+        "time_formats": args.time_formats,
+    }
     table = []
     for label, rows in (("small", max(1, args.rows // 10)), ("large", args.rows)):
         source = out_dir / f"input-{label}.csv"
-        size = generate(source, rows)
+        size = generate(source, rows, warehouse=args.time_formats == "warehouse")
         copies, validators = [], []
         for _ in range(max(1, args.repeat)):
             copies.append(measure("copy", source, out_dir))

@@ -7,9 +7,11 @@ Public interface (used by the ingest function and by ``python -m functions valid
 
 Modules, one job each: ``options`` (settings), ``decoding`` (strict UTF-8 text), ``reading``
 (records in chunks; plain lines split at C speed, the rest by ``csv.reader``), ``columns``
-(header mapping), ``names`` (naming rules), ``timeparse`` (time formats), ``rules`` (row rules
-by chunk), ``sorting`` (bounded grouping by user), ``billing`` (user lookups), ``warnings``,
-``report``, ``core`` (validate_csv), ``split`` and ``records`` (cutting output into parts).
+(header mapping, column_map, drop_columns), ``names`` (naming rules), ``timeparse`` (time
+formats), ``rules`` (row rules by chunk), ``sorting`` (bounded grouping by user),
+``duplicates`` (exact repeats, dropped where grouping makes them neighbours), ``billing``
+(user lookups), ``warnings``, ``report``, ``rejected`` (the rejected-rows CSV), ``core``
+(validate_csv), ``split`` and ``records`` (cutting output into parts).
 """
 
 from functions.validation.core import validate_csv

@@ -10,10 +10,12 @@ from typing import BinaryIO
 from functions.validation.billing import LookupCounter
 from functions.validation.columns import ColumnPlan, HeaderError, plan_columns
 from functions.validation.decoding import LineSource
+from functions.validation.duplicates import RepeatFilter
 from functions.validation.options import ValidationOptions
 from functions.validation.reading import ChunkReader
+from functions.validation.rejected import RejectedWriter
 from functions.validation.report import ValidationReport
-from functions.validation.rules import ChunkChecker, RejectedWriter
+from functions.validation.rules import ChunkChecker
 from functions.validation.sorting import UserGrouper
 from functions.validation.warnings import add_warnings
 
@@ -64,7 +66,10 @@ def validate_csv(
         else:
             _decide(report, options)
             if report.accepted:
-                _write_output(output, plan, grouper, report)
+                repeats = None
+                if options.duplicate_rows == "drop":
+                    repeats = RepeatFilter(checker.analytics_limit)
+                _write_output(output, plan, grouper, report, repeats)
             add_warnings(report, checker, plan, lines.had_bom)
         report.bytes_read = lines.bytes_read
         rejected_text.flush()
@@ -103,7 +108,7 @@ def _start(
     if header is None:
         raise _Refused("the file is empty: no header row")
     try:
-        plan = plan_columns(header)
+        plan = plan_columns(header, options.column_map, options.drop_columns)
     except HeaderError as error:
         raise _Refused(str(error)) from None
     report.column_mapping = plan.mapping
@@ -151,7 +156,9 @@ def _read_rows(
             break
         kept = checker.check_chunk(chunk, seen + 1)
         seen += chunk.records
-        grouper.add_rows(kept.buckets, kept.users, kept.seconds, kept.lines, kept.size)
+        grouper.add_rows(
+            kept.buckets, kept.users, kept.seconds, kept.lines, kept.size, origins=kept.origins
+        )
         if progress is not None:
             progress(lines.bytes_read)
     report.user_lookups_before = checker.lookups_before.finish()
@@ -176,17 +183,30 @@ def _decide(report: ValidationReport, options: ValidationOptions) -> None:
 
 
 def _write_output(
-    output: BinaryIO, plan: ColumnPlan, grouper: UserGrouper, report: ValidationReport
+    output: BinaryIO,
+    plan: ColumnPlan,
+    grouper: UserGrouper,
+    report: ValidationReport,
+    repeats: RepeatFilter | None,
 ) -> None:
-    """Write the header and the grouped rows as UTF-8 without BOM, LF line endings."""
+    """Write the header and the grouped rows as UTF-8 without BOM, LF line endings.
+
+    Rows repeating another exactly are dropped here, where grouping makes them neighbours;
+    the counts made while checking (written, hidden from Analytics) are corrected after.
+    """
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerow(plan.output_header)
     written = output.write(buffer.getvalue()[:-2].encode("utf-8") + b"\n")
     lookups = LookupCounter()
-    for users, lines in grouper.sorted_batches():
+    for users, lines in grouper.sorted_batches(repeats):
         lookups.feed(users)
         for start in range(0, len(lines), _WRITE_LINES):
             part = lines[start : start + _WRITE_LINES]
             written += output.write(("\n".join(part) + "\n").encode("utf-8"))
     report.user_lookups_after = lookups.finish()
     report.bytes_written = written
+    if repeats is not None:
+        report.rows_duplicate_dropped = repeats.dropped
+        report.rows_written -= repeats.dropped
+        report.rows_hidden_from_analytics -= repeats.dropped_before
+        report.rows_time_clamped -= repeats.dropped_moved

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from functions.validation.timeparse import FORMATS
+
 #: At most this many individual rejections are listed; counts by reason stay complete.
 MAX_LISTED_REJECTIONS = 1000
 #: At most this many event names are listed in the campaigns warning.
@@ -12,15 +14,24 @@ MAX_LISTED_EVENT_NAMES = 100
 
 @dataclass
 class ValidationReport:
-    """Counts, reasons and warnings of one run; ``to_dict`` is the report's JSON shape."""
+    """Counts, reasons and warnings of one run; ``to_dict`` is the report's JSON shape.
+
+    Every data row is counted once: ``rows_total = rows_written + rows_rejected +
+    rows_duplicate_dropped``. Duplicates are found while rows are grouped for output, so
+    they are counted only when the file is accepted (a refused file is never grouped).
+    ``time_formats`` counts the rows whose time was read in each format (see ``timeparse``),
+    rows later rejected for another reason or dropped as duplicates included.
+    """
 
     accepted: bool = False
     refusal_reason: str | None = None
     rows_total: int = 0
     rows_written: int = 0
     rows_rejected: int = 0
+    rows_duplicate_dropped: int = 0
     rows_time_clamped: int = 0
     rows_hidden_from_analytics: int = 0
+    time_formats: dict[str, int] = field(default_factory=dict)
     rejections: list[dict[str, object]] = field(default_factory=list)
     rejections_by_reason: dict[str, int] = field(default_factory=dict)
     column_mapping: dict[str, str] = field(default_factory=dict)
@@ -40,6 +51,12 @@ class ValidationReport:
         if len(self.rejections) < MAX_LISTED_REJECTIONS:
             self.rejections.append({"row": row, "column": column, "reason": reason})
 
+    def count_time_formats(self, counts: dict[str, int]) -> None:
+        """Add one chunk's rows per time format."""
+        formats = self.time_formats
+        for name, count in counts.items():
+            formats[name] = formats.get(name, 0) + count
+
     def to_dict(self) -> dict[str, object]:
         """The JSON report; keys are stable so tools and people can rely on them."""
         return {
@@ -48,8 +65,12 @@ class ValidationReport:
             "rows_total": self.rows_total,
             "rows_written": self.rows_written,
             "rows_rejected": self.rows_rejected,
+            "rows_duplicate_dropped": self.rows_duplicate_dropped,
             "rows_time_clamped": self.rows_time_clamped,
             "rows_hidden_from_analytics": self.rows_hidden_from_analytics,
+            "time_formats": {
+                name: self.time_formats[name] for name in FORMATS if name in self.time_formats
+            },
             "rejections": list(self.rejections),
             "rejections_listed": len(self.rejections),
             "rejections_by_reason": dict(sorted(self.rejections_by_reason.items())),

@@ -24,6 +24,7 @@ from functions.validation.columns import ColumnPlan
 from functions.validation.names import NameChecker
 from functions.validation.options import ValidationOptions
 from functions.validation.reading import Chunk
+from functions.validation.rejected import RejectedWriter
 from functions.validation.report import ValidationReport
 from functions.validation.sorting import RECORD_OVERHEAD, buckets_of
 from functions.validation.timeparse import TimeParser, format_seconds, zone_for
@@ -56,13 +57,18 @@ _DAY = 86400.0
 
 
 class Kept(NamedTuple):
-    """The kept rows of a chunk as parallel lists, and their estimated memory in bytes."""
+    """The kept rows of a chunk as parallel lists, and their estimated memory in bytes.
+
+    ``origins`` is each row's time as read, before an old event was moved (the very list
+    ``seconds`` when none was): two old events moved to the same time stay distinct rows.
+    """
 
     buckets: list[int]
     users: list[str]
     seconds: list[float]
     lines: list[str]
     size: int
+    origins: list[float]
 
 
 def _is_number(text: str) -> bool:
@@ -87,20 +93,6 @@ def old_event_limit(now: float) -> float:
     applies its 365-day rule when the job runs, which can be hours after validation.
     """
     return (now // _DAY) * _DAY - (OLD_EVENT_DAYS - 1) * _DAY
-
-
-class RejectedWriter:
-    """Writes the companion CSV: row number, column, reason, then the original fields."""
-
-    def __init__(self, stream: io.TextIOBase, header: list[str]) -> None:
-        # CRLF: Python 3.11's writer quotes a field holding "\r" only if "\r" is in the
-        # line terminator; the companion file is for spreadsheets anyway.
-        self._writer = csv.writer(stream, lineterminator="\r\n")
-        self._writer.writerow(["row", "column", "reason", *header])
-
-    def write(self, row: int, column: str, reason: str, fields: list[str]) -> None:
-        """One rejected row, as it was read."""
-        self._writer.writerow([row, column, reason, *fields])
 
 
 class ChunkChecker:
@@ -146,6 +138,11 @@ class ChunkChecker:
         self._writer = csv.writer(self._buffer, lineterminator="\r\n")
 
     @property
+    def analytics_limit(self) -> float:
+        """Events before this Unix time do not appear on Leanplum's Analytics page."""
+        return self._analytics_limit
+
+    @property
     def width(self) -> int:
         """Number of fields every data row must have."""
         return self._plan.width
@@ -167,7 +164,7 @@ class ChunkChecker:
                 self._report.reject(number, "", WRONG_FIELD_COUNT)
                 self._rejected.write(number, "", WRONG_FIELD_COUNT, row)
         if not chunk.count:
-            return Kept([], [], [], [], 0)
+            return Kept([], [], [], [], 0, [])
         offsets = chunk.offsets
         numbers = None if offsets is None else [first_row + offset for offset in offsets]
         columns: list[Sequence[str]] = list(chunk.columns())
@@ -234,6 +231,9 @@ class ChunkChecker:
             self._report.reject(number, column, reason)
             self._rejected.write(number, column, reason, _row(columns, index))
 
+        origins = times
+        if old and self._policy == "move":
+            origins = times.copy()
         for index in old:
             if index not in bad:
                 if self._policy == "move":
@@ -255,7 +255,9 @@ class ChunkChecker:
             for index in blank:
                 mask[index] = False
             users = list(compress(users, mask))
+            moved = origins is not times
             times = list(compress(times, mask))
+            origins = list(compress(origins, mask)) if moved else times
             events = list(compress(events, mask))
         if quoted is None or len(quoted) * 8 > count:
             # Many rows may need quoting: let csv.writer write them all (same bytes).
@@ -283,13 +285,15 @@ class ChunkChecker:
             times,
             lines,
             sum(map(len, lines)) + RECORD_OVERHEAD * len(lines),
+            origins,
         )
 
     def _check_times(
         self, cells: Sequence[str], bad: dict[int, tuple[str, str]]
     ) -> tuple[list[float], list[str], list[int]]:
         """Parse the time column; reject unparseable and future times; list old rows."""
-        times, texts, failed = self._parser.parse_column(cells, self._now)
+        times, texts, failed, formats = self._parser.parse_column(cells, self._now)
+        self._report.count_time_formats(formats)
         for index in failed:
             bad.setdefault(index, ("time", self._parser.reason(cells[index])))
         old: list[int] = []

@@ -15,6 +15,8 @@ of many gigabytes, or one enormous user) falls back to sorted runs merged with
 
 The output order is therefore: bucket, then userId, then time, then input order. It does not
 depend on whether anything was spilled, so a file validated again comes out byte-identical.
+In that order exact repeats of a row are neighbours within one user's rows at one instant,
+which is where ``duplicates`` drops them, batch by batch, without a set of the whole file.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from itertools import repeat
 from operator import itemgetter
 from typing import BinaryIO
 
-Record = tuple[int, str, float, str]
+from functions.validation.duplicates import RepeatFilter
+
+#: (bucket, userId, seconds, line, time as read before an old event was moved).
+Record = tuple[int, str, float, str, float]
 
 NUM_BUCKETS = 256
 DEFAULT_BUDGET_BYTES = 32 * 1024 * 1024
@@ -42,6 +47,7 @@ _by_user = itemgetter(1)
 _by_seconds = itemgetter(2)
 _by_line = itemgetter(3)
 _by_user_seconds = itemgetter(1, 2)
+_by_origin = itemgetter(4)
 
 
 def buckets_of(users: list[str]) -> list[int]:
@@ -71,14 +77,37 @@ def _order(keys: list[float] | list[str] | list[int], order: list[int] | None) -
 
 
 class Rows:
-    """Parallel lists of rows: userId, seconds and line (bucket implied or separate)."""
+    """Parallel lists of rows: userId, seconds and line (bucket implied or separate).
 
-    __slots__ = ("lines", "seconds", "users")
+    ``origins`` holds each row's time as read when some row was moved in time (old events);
+    None, by far the common case, means "the same as ``seconds``" and costs nothing.
+    """
 
-    def __init__(self, users: list[str], seconds: list[float], lines: list[str]) -> None:
+    __slots__ = ("lines", "origins", "seconds", "users")
+
+    def __init__(
+        self,
+        users: list[str],
+        seconds: list[float],
+        lines: list[str],
+        origins: list[float] | None = None,
+    ) -> None:
         self.users = users
         self.seconds = seconds
         self.lines = lines
+        self.origins = origins
+
+    def extend(
+        self, users: list[str], seconds: list[float], lines: list[str], origins: list[float] | None
+    ) -> None:
+        """Append rows (``origins`` None: their times were not moved)."""
+        if origins is not None and self.origins is None:
+            self.origins = list(self.seconds)
+        self.users += users
+        self.seconds += seconds
+        self.lines += lines
+        if self.origins is not None:
+            self.origins += seconds if origins is None else origins
 
     def sorted_by_user(self) -> Rows:
         """A copy in (userId, seconds) order, input order on ties."""
@@ -87,6 +116,7 @@ class Rows:
             list(map(self.users.__getitem__, order)),
             list(map(self.seconds.__getitem__, order)),
             list(map(self.lines.__getitem__, order)),
+            None if self.origins is None else list(map(self.origins.__getitem__, order)),
         )
 
 
@@ -112,8 +142,13 @@ class UserGrouper:
         seconds: list[float],
         lines: list[str],
         size: int,
+        *,
+        origins: list[float] | None = None,
     ) -> None:
         """Add rows (in input order); ``size`` is their estimated memory in bytes.
+
+        ``origins``: each row's time as read, when it differs from ``seconds`` for some row
+        (an old event moved); the same list as ``seconds``, or None, otherwise.
 
         The rows are dealt to their buckets here, a chunk at a time, while they are still
         in the processor's cache: one stable C sort of row indexes by bucket, then a slice
@@ -124,6 +159,9 @@ class UserGrouper:
         users = list(map(users.__getitem__, order))
         seconds = list(map(seconds.__getitem__, order))
         lines = list(map(lines.__getitem__, order))
+        moved = None
+        if origins is not None and origins is not seconds:
+            moved = list(map(origins.__getitem__, order))
         buffers = self._buffers
         start = 0
         count = len(ordered)
@@ -131,9 +169,17 @@ class UserGrouper:
             bucket = ordered[start]
             end = bisect_right(ordered, bucket, start)
             buffer = buffers[bucket]
-            buffer.users += users[start:end]
-            buffer.seconds += seconds[start:end]
-            buffer.lines += lines[start:end]
+            if moved is not None or buffer.origins is not None:
+                buffer.extend(
+                    users[start:end],
+                    seconds[start:end],
+                    lines[start:end],
+                    None if moved is None else moved[start:end],
+                )
+            else:
+                buffer.users += users[start:end]
+                buffer.seconds += seconds[start:end]
+                buffer.lines += lines[start:end]
             start = end
         self._buffered += size
         if self._buffered > self._budget:
@@ -150,8 +196,11 @@ class UserGrouper:
             if not buffer.lines:
                 continue
             # Version 2: no back-references, which cost a hash lookup per string.
+            origins = None
+            if buffer.origins is not None:
+                origins = array("d", buffer.origins).tobytes()
             data = marshal.dumps(
-                (buffer.users, array("d", buffer.seconds).tobytes(), buffer.lines), 2
+                (buffer.users, array("d", buffer.seconds).tobytes(), buffer.lines, origins), 2
             )
             self._pieces[bucket].append((spill.tell(), len(data)))
             spill.write(data)
@@ -172,18 +221,32 @@ class UserGrouper:
         # marshal.loads on bytes read at once: marshal.load on a file reads it in tiny steps.
         spill = self._spilled()
         spill.seek(piece[0])
-        users, packed, lines = marshal.loads(spill.read(piece[1]))
+        users, packed, lines, packed_origins = marshal.loads(spill.read(piece[1]))
         seconds = array("d")
         seconds.frombytes(packed)
-        return Rows(users, seconds.tolist(), lines)
+        origins = None
+        if packed_origins is not None:
+            moved = array("d")
+            moved.frombytes(packed_origins)
+            origins = moved.tolist()
+        return Rows(users, seconds.tolist(), lines, origins)
 
     def _load_records(self, piece: tuple[int, int], bucket: int) -> list[Record]:
         rows = self._load(piece)
         count = len(rows.users)
-        return list(zip(repeat(bucket, count), rows.users, rows.seconds, rows.lines, strict=True))
+        origins = rows.seconds if rows.origins is None else rows.origins
+        return list(
+            zip(repeat(bucket, count), rows.users, rows.seconds, rows.lines, origins, strict=True)
+        )
 
-    def sorted_batches(self) -> Iterator[tuple[list[str], list[str]]]:
-        """Yield (userIds, lines) in final order (one or more pairs per bucket)."""
+    def sorted_batches(
+        self, repeats: RepeatFilter | None = None
+    ) -> Iterator[tuple[list[str], list[str]]]:
+        """Yield (userIds, lines) in final order (one or more pairs per bucket).
+
+        With ``repeats``, rows repeating an earlier row exactly are left out (see
+        ``duplicates``): in final order they sit in the same run of one user and instant.
+        """
         if self._spill is not None and self._buffered:
             self._flush()
         for bucket in range(NUM_BUCKETS):
@@ -194,18 +257,27 @@ class UserGrouper:
                 pieces = [self._load(piece) for piece in self._pieces[bucket]]
                 whole = pieces[0] if pieces else Rows([], [], [])
                 for piece in pieces[1:]:
-                    whole.users += piece.users
-                    whole.seconds += piece.seconds
-                    whole.lines += piece.lines
+                    whole.extend(piece.users, piece.seconds, piece.lines, piece.origins)
                 del pieces
             else:
                 for batch in self._merge_bucket(bucket):
-                    yield list(map(_by_user, batch)), list(map(_by_line, batch))
+                    users, lines = list(map(_by_user, batch)), list(map(_by_line, batch))
+                    if repeats is not None:
+                        users, lines = repeats.filter(
+                            users,
+                            list(map(_by_seconds, batch)),
+                            lines,
+                            list(map(_by_origin, batch)),
+                        )
+                    yield users, lines
                 continue
             if whole.lines:
                 done = whole.sorted_by_user()
                 del whole
-                yield done.users, done.lines
+                if repeats is not None:
+                    yield repeats.filter(done.users, done.seconds, done.lines, done.origins)
+                else:
+                    yield done.users, done.lines
 
     def _merge_bucket(self, bucket: int) -> Iterator[list[Record]]:
         """Sort an oversized bucket as runs of at most the budget, then merge them."""

@@ -68,6 +68,16 @@ def add_warnings(
             f"{report.rows_hidden_from_analytics} events are older than {ANALYTICS_DAYS} days:"
             " they reach user profiles and audiences but not the Analytics page"
         )
+    if report.rows_duplicate_dropped:
+        warnings.append(
+            f"{report.rows_duplicate_dropped} rows repeated an earlier row exactly (same user,"
+            " event, time and parameters) and were dropped (duplicate_rows=drop)"
+        )
+    if plan.drops_not_found:
+        warnings.append(
+            "drop_columns names column(s) this file does not have: "
+            + ", ".join(map(repr, plan.drops_not_found))
+        )
     if checker.rows_blank:
         warnings.append(f"{checker.rows_blank} blank rows were skipped")
     if had_bom:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -29,12 +30,18 @@ awkward_text = st.text(alphabet='ab ,"\n\r|{é\t\x00', max_size=6)
 times = st.one_of(
     st.integers(NOW_TS - 500 * DAY, NOW_TS + DAY).map(str),
     st.integers(NOW_TS - 500 * DAY, NOW_TS).map(lambda t: str(t * 1000 + 7)),
+    st.integers((NOW_TS - 500 * DAY) * 10**6, NOW_TS * 10**6).map(str),
+    st.integers((NOW_TS - 500 * DAY) * 10**9, NOW_TS * 10**9).map(str),
     st.floats(NOW_TS - 400 * DAY, NOW_TS, allow_nan=False).map(lambda t: f"{t:.3f}"),
     st.sampled_from(
-        ["2025-05-30T10:00:00Z", "2025-05-30T10:00:00", "2025-05-30T10:00:00.250+02:00"]
+        ["2025-05-30T10:00:00Z", "2025-05-30T10:00:00", "2025-05-30T10:00:00.250+02:00",
+         "2025-05-30 10:00:00 UTC", "2025-05-30 10:00:00.123456 UTC", "2025-05-30 10:00:00",
+         "2025-05-30 10:00:00.123456789+00", "2025-05-30 10:00:00-0530", "2025-05-30",
+         "2025-05-30 10:00:00+00 UTC", "x UTC", " UTC", "2025-05-30T10:00:00Z UTC",
+         "1748600000000000.5", "174860000000000000000", " 2025-05-30T10:00:00Z "]
     ),
     st.sampled_from(["junk", "", " 1748600000", "01748600000", "1748600000.", ".5"]),
-)
+)  # fmt: skip
 row = st.tuples(
     st.sampled_from(["u1", " u2", "u3 ", "", "u,4"]),
     st.one_of(st.sampled_from(["Buy", "Open", "a|b", "1"]), awkward_text),
@@ -68,9 +75,9 @@ def encode(data: list[list[str]], terminator: str, bare_cr: bool) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def validate(raw: bytes) -> tuple[dict[str, object], bytes, bytes]:
+def validate(raw: bytes, **settings: object) -> tuple[dict[str, object], bytes, bytes]:
     output, rejected = io.BytesIO(), io.BytesIO()
-    options = ValidationOptions(now=NOW, max_rejected_fraction=1.0)
+    options = ValidationOptions(now=NOW, max_rejected_fraction=1.0, **settings)  # type: ignore[arg-type]
     report = validate_csv(io.BytesIO(raw), output, rejected, options)
     return report.to_dict(), output.getvalue(), rejected.getvalue()
 
@@ -94,19 +101,30 @@ def small_pieces(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(rows, st.sampled_from(["\n", "\r\n"]), st.booleans(), st.sampled_from([b"", b"\xff"]))
+@given(
+    rows,
+    st.sampled_from(["\n", "\r\n"]),
+    st.tuples(st.booleans(), st.sampled_from([b"", b"\xff"])),
+    st.fixed_dictionaries(
+        {
+            "naive_timezone": st.sampled_from([None, "UTC", "Europe/Berlin"]),
+            "duplicate_rows": st.sampled_from(["drop", "keep"]),
+        }
+    ),
+)
 def test_plain_line_splitting_matches_csv_reader(
     small_pieces: None,
     data: list[list[str]],
     terminator: str,
-    bare_cr: bool,
-    tail: bytes,
+    ending: tuple[bool, bytes],
+    settings: dict[str, object],
 ) -> None:
+    bare_cr, tail = ending
     raw = encode(data, terminator, bare_cr) + tail
-    fast = validate(raw)
+    fast = validate(raw, **settings)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(reading.ChunkReader, "read_chunk", csv_only)
-        slow = validate(raw)
+        slow = validate(raw, **settings)
     assert fast == slow
 
 
@@ -144,31 +162,42 @@ def test_field_size_limit_is_still_enforced() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(times, st.text(max_size=12)), max_size=30))
 def test_time_column_parsing_matches_cell_parsing(cells: list[str]) -> None:
-    for zone in ("UTC", "Europe/Paris"):
+    for zone in (None, "UTC", "Europe/Paris"):
         parser = TimeParser(zone_for(zone))
-        seconds, texts, failed = parser.parse_column(cells, -1.0)
+        seconds, texts, failed, counts = parser.parse_column(cells, -1.0)
         expected = [parser.parse(cell) for cell in cells]
         assert failed == [index for index, value in enumerate(expected) if value is None]
         for index, value in enumerate(expected):
             if value is None:
                 assert (seconds[index], texts[index]) == (-1.0, "")
             else:
-                assert (seconds[index], texts[index]) == value
+                assert (seconds[index], texts[index]) == value[:2]
+        assert counts == dict(Counter(value[2] for value in expected if value is not None))
 
 
 @pytest.mark.parametrize("budget", [1, 2_000, 60_000])
+@pytest.mark.parametrize("duplicates", ["drop", "keep"])
 def test_spilling_and_merging_give_the_bytes_of_memory(
-    budget: int, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+    budget: int, duplicates: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Repeats (a row of 3 in 10 repeats one from earlier, not always adjacent in the input
+    nor in their run) must be dropped alike whether a bucket is sorted whole or merged."""
     lines = [
         f"user{(index * 7) % 131},e{index % 5},{NOW_TS - (index * 7919) % 100_000}"
         for index in range(5_000)
     ]
+    lines += [lines[(index * 31) % 5_000] for index in range(1_500)]
+    # Old events all moved to one time: distinct ones kept, the 20 true repeats dropped.
+    old = [f"user{index % 7},e{index % 3},{NOW_TS - 400 * DAY - index}" for index in range(40)]
+    lines += old + old[:20]
     raw = ("userId,event,time\n" + "\n".join(lines) + "\n").encode("utf-8")
-    in_memory = validate(raw)
+    in_memory = validate(raw, duplicate_rows=duplicates)
+    expected = 1_520 if duplicates == "drop" else 0
+    assert in_memory[0]["rows_duplicate_dropped"] == expected
+    assert in_memory[0]["rows_time_clamped"] == (40 if duplicates == "drop" else 60)
     monkeypatch.setattr(core, "CHUNK_ROWS", 700)
     monkeypatch.setattr(sorting, "DEFAULT_BUDGET_BYTES", budget)
-    spilled = validate(raw)
+    spilled = validate(raw, duplicate_rows=duplicates)
     assert spilled == in_memory
 
 

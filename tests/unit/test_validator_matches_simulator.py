@@ -72,7 +72,8 @@ _seconds = st.integers(NOW_TS - 800 * DAY, NOW_TS + 2 * DAY)
 _iso_formats = [
     "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%S+02:00",
     "%Y-%m-%dT%H:%M:%S.%f-05:30", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
-    "%Y%m%dT%H%M%SZ",
+    "%Y%m%dT%H%M%SZ", "%Y-%m-%d %H:%M:%S UTC", "%Y-%m-%d %H:%M:%S.%f UTC",
+    "%Y-%m-%d %H:%M:%S+00", "%Y-%m-%d %H:%M:%S.%f+0000", "%Y-%m-%d %H:%M:%S-05:00",
 ]  # fmt: skip
 
 
@@ -84,6 +85,8 @@ times = st.one_of(
     _seconds.map(str),
     _seconds.map(lambda s: f"000{s}"),
     st.tuples(_seconds, st.integers(0, 999)).map(lambda t: str(t[0] * 1000 + t[1])),
+    st.tuples(_seconds, st.integers(0, 10**6 - 1)).map(lambda t: str(t[0] * 10**6 + t[1])),
+    st.tuples(_seconds, st.integers(0, 10**9 - 1)).map(lambda t: str(t[0] * 10**9 + t[1])),
     st.floats(NOW_TS - 800 * DAY, NOW_TS + DAY, allow_nan=False).map(repr),
     st.floats(NOW_TS - 800 * DAY, NOW_TS + DAY, allow_nan=False).map(lambda f: f"{f:.3f}"),
     st.tuples(_seconds, st.sampled_from(_iso_formats)).map(lambda t: _iso(*t)),
@@ -91,7 +94,9 @@ times = st.one_of(
     st.sampled_from(
         ["0", "1", "99999999999", "100000000000", "99999999999999", "1e9", "1970-01-01T00:00:00Z",
          "1969-12-31T23:59:59Z", "1900-01-01", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
-         "2025-05-31T23:59:59.999999Z", "2025-05-30T10:00:00.250+14:00", ".5", "5.", "", "junk"]
+         "2025-05-31T23:59:59.999999Z", "2025-05-30T10:00:00.250+14:00", ".5", "5.", "", "junk",
+         "99999999999999999", "100000000000000000", "99999999999999999999", "2025-05-30 UTC",
+         "2025-03-30 02:30:00", "2025-10-26 02:30:00"]
     ),
 )  # fmt: skip
 values = _mostly(
@@ -113,7 +118,7 @@ currencies = _mostly(
 HEADERS = {
     "userId": ["userId", "user_id", " User "],
     "event": ["event", "event_name"],
-    "time": ["time", "Timestamp", "ts"],
+    "time": ["time", "Timestamp", "ts", "event_timestamp"],
 }
 OPTIONAL = ["value", "currencyCode", "deviceId", "info"]
 
@@ -146,6 +151,7 @@ def files(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
         if shape != "same":
             row = row[:-1] if shape == "short" else [*row, "extra"]
         rows.append(row)
+    rows += draw(st.lists(st.sampled_from(rows), max_size=3))  # exact repeats
     return header, rows
 
 
@@ -186,8 +192,9 @@ def runs(draw: st.DrawFn) -> tuple[ValidationOptions, int]:
         max_future_seconds=draw(st.sampled_from([0, 600, 3600, DAY - 3600])),
         max_rejected_fraction=1.0,  # keep every file with a valid row: its rows are the point
         naive_timezone=draw(
-            st.sampled_from(["UTC", "Europe/Paris", "Pacific/Kiritimati", "America/St_Johns"])
+            st.sampled_from([None, "UTC", "Europe/Paris", "Pacific/Kiritimati", "America/St_Johns"])
         ),
+        duplicate_rows=draw(st.sampled_from(["drop", "keep"])),
     )
     return options, draw(st.integers(0, 3600))
 
