@@ -160,6 +160,8 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
         )
         with decoded.open("rb") as src, normalized.open("wb") as out, rejected.open("wb") as rej:
             report = validate_csv(src, out, rej, options)
+        if decoded != original:
+            decoded.unlink()  # /tmp is memory in Cloud Functions: a 1 GB shard's copy goes now
         record.validation = ValidationSummary.from_report(report.to_dict())
         info(
             "Validated",

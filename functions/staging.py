@@ -265,5 +265,6 @@ def prepare_parts(
         name = f"{prefix}part-{part.index + 1:03d}.csv"
         with path.open("rb") as src:
             write_once(objects, state, name, src, content_type=CSV, if_generation_match=None)
+        path.unlink()  # uploaded: free its share of the memory-backed /tmp at once
         record.parts.append(Part(name, part.rows, part.bytes, gs_uri(state, name), bucket=state))
     info("Split into parts", step="split", parts=len(record.parts), **obj.fields)

@@ -40,7 +40,7 @@ resource "google_artifact_registry_repository" "functions" {
 resource "google_cloudfunctions2_function" "poller" {
   project     = var.project_id
   location    = var.region
-  name        = "${var.name_prefix}-poller"
+  name        = local.function_names.poller
   description = "Polls a Leanplum import job; called by Cloud Tasks with an OIDC token."
   labels      = local.labels
 
@@ -94,7 +94,7 @@ resource "google_cloudfunctions2_function" "poller" {
 resource "google_cloudfunctions2_function" "ingest" {
   project     = var.project_id
   location    = var.region
-  name        = "${var.name_prefix}-ingest"
+  name        = local.function_names.ingest
   description = "Imports a CSV file of historical events into Leanplum when it lands in the bucket."
   labels      = local.labels
 
@@ -139,6 +139,10 @@ resource "google_cloudfunctions2_function" "ingest" {
       MAX_DECOMPRESSED_BYTES   = tostring(var.max_decompressed_bytes)
       MAX_COMPRESSION_RATIO    = tostring(var.max_compression_ratio)
       MIN_EVENT_TIME           = var.min_event_time
+      NAIVE_TIME_ZONE          = var.naive_time_zone
+      DUPLICATE_ROWS           = var.duplicate_rows
+      COLUMN_MAP               = var.column_map
+      DROP_COLUMNS             = var.drop_columns
       DUPLICATE_POLICY         = var.duplicate_policy
       POLL_FIRST_DELAY_SECONDS = tostring(var.poll_first_delay_seconds)
       # One delivery owns a file for as long as the function may run on it.

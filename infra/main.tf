@@ -24,7 +24,14 @@ locals {
 
   pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
-  services = toset([
+  # Names of the two functions (each a Cloud Run service of the same name, whose structured logs
+  # the alerts read: alerts.tf).
+  function_names = {
+    ingest = "${var.name_prefix}-ingest"
+    poller = "${var.name_prefix}-poller"
+  }
+
+  services = setunion([
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
@@ -34,11 +41,13 @@ locals {
     "eventarc.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
+    # Alert policies (alerts.tf).
+    "monitoring.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
-  ])
+  ], var.enable_history ? ["bigquery.googleapis.com"] : [])
 }
 
 resource "google_project_service" "enabled" {

@@ -83,3 +83,34 @@ output "poll_retry_window_seconds" {
   description = "Seconds from a task's first attempt to its last one under the queue's retry_config (at least poll_deadline_seconds)."
   value       = local.tasks_last_attempt_after_seconds
 }
+
+output "history_table" {
+  description = "The history table as PROJECT.DATASET.TABLE (for `bq query`), or null when enable_history is false."
+  value       = var.enable_history ? "${google_bigquery_table.history[0].project}.${google_bigquery_table.history[0].dataset_id}.${google_bigquery_table.history[0].table_id}" : null
+}
+
+output "history_subscription" {
+  description = "BigQuery subscription that writes every result message into the history table, or null."
+  value       = var.enable_history ? google_pubsub_subscription.history[0].id : null
+}
+
+output "history_dead_letter_subscription" {
+  description = "Subscription that keeps the result messages the history table refused, or null."
+  value       = var.enable_history ? google_pubsub_subscription.history_dead_letter[0].id : null
+}
+
+output "results_metric" {
+  description = "Log-based metric counting published results by status (label status)."
+  value       = "logging.googleapis.com/user/${google_logging_metric.results.name}"
+}
+
+output "alert_policies" {
+  description = "Alert policies by purpose (full names)."
+  value = merge(
+    {
+      problem_results = google_monitoring_alert_policy.problem_results.name
+      dead_letters    = google_monitoring_alert_policy.dead_letters.name
+    },
+    var.enable_history ? { history_stalled = google_monitoring_alert_policy.history_stalled[0].name } : {},
+  )
+}

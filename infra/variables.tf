@@ -345,6 +345,35 @@ variable "max_compression_ratio" {
   }
 }
 
+variable "naive_time_zone" {
+  description = "Times with no zone (BigQuery DATETIME, naive ISO) are read in this IANA zone, e.g. \"UTC\" or \"Europe/Berlin\"; \"none\" rejects them (NAIVE_TIME_ZONE)."
+  type        = string
+  default     = "none"
+}
+
+variable "duplicate_rows" {
+  description = "Rows repeated exactly within one file: drop (counted in the result) or keep (DUPLICATE_ROWS)."
+  type        = string
+  default     = "drop"
+
+  validation {
+    condition     = contains(["drop", "keep"], var.duplicate_rows)
+    error_message = "duplicate_rows must be drop or keep."
+  }
+}
+
+variable "column_map" {
+  description = "Source column of each track argument an export cannot rename, e.g. \"userId=user_pseudo_id,time=event_timestamp\"; \"none\" for no mapping (COLUMN_MAP)."
+  type        = string
+  default     = "none"
+}
+
+variable "drop_columns" {
+  description = "Columns left out of the import (not sent as parameters), comma-separated, e.g. \"event_date,ga_session_number\"; \"none\" (DROP_COLUMNS)."
+  type        = string
+  default     = "none"
+}
+
 variable "min_event_time" {
   description = "Events before this UTC date are rejected as placeholders, such as a time of 0 or a 1900 date (MIN_EVENT_TIME)."
   type        = string
@@ -465,7 +494,7 @@ variable "tasks_max_concurrent_dispatches" {
 # ---------------------------------------------------------------------------------------------
 
 variable "dead_letter_max_delivery_attempts" {
-  description = "Deliveries of a result message to the example subscription before it goes to the dead-letter topic (Pub/Sub allows 5 to 100)."
+  description = "Deliveries of a result message to the example subscription, and write attempts of the history's BigQuery subscription, before the message goes to its dead-letter topic (Pub/Sub allows 5 to 100)."
   type        = number
   default     = 10
 
@@ -494,6 +523,76 @@ variable "uploader_members" {
   validation {
     condition     = alltrue([for m in var.uploader_members : can(regex("^(serviceAccount|user|group|domain|principal|principalSet):.+$", m))])
     error_message = "uploader_members must be IAM principals such as group:NAME@DOMAIN; public members (allUsers, allAuthenticatedUsers) are refused."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Import history in BigQuery (history.tf)
+# ---------------------------------------------------------------------------------------------
+
+variable "enable_history" {
+  description = "Keep every result message in a BigQuery table (dataset, table, BigQuery subscription on the results topic, its dead-letter topic, the Pub/Sub service agent's grants). false removes them; an existing table is only deleted once history_deletion_protection is false."
+  type        = bool
+  default     = true
+}
+
+variable "history_dataset_id" {
+  description = "BigQuery dataset of the history. Defaults to name_prefix with underscores for hyphens, plus \"_history\" (lp_importer_history)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.history_dataset_id == null || try(can(regex("^[A-Za-z0-9_]+$", var.history_dataset_id)) && length(var.history_dataset_id) <= 1024, false)
+    error_message = "history_dataset_id must be 1 to 1024 letters, digits and underscores."
+  }
+}
+
+variable "history_location" {
+  description = "BigQuery location of the history dataset (a region such as europe-west1, or US or EU). Defaults to var.region."
+  type        = string
+  default     = null
+}
+
+variable "history_partition_expiration_days" {
+  description = "Days a daily partition of the history is kept (rows older than this are deleted by BigQuery). null (the default): kept forever."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.history_partition_expiration_days == null || try(var.history_partition_expiration_days >= 1 && floor(var.history_partition_expiration_days) == var.history_partition_expiration_days, false)
+    error_message = "history_partition_expiration_days must be null or a whole number of days, at least 1."
+  }
+}
+
+variable "history_deletion_protection" {
+  description = "Refuse to delete the history table (terraform destroy, or enable_history = false). Set false and apply first to let it go."
+  type        = bool
+  default     = true
+}
+
+variable "history_reader_members" {
+  description = "IAM principals that query the history, e.g. [\"group:data@example.com\"]: granted roles/bigquery.dataViewer on the history dataset (running queries also needs roles/bigquery.jobUser on some project)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.history_reader_members : can(regex("^(serviceAccount|user|group|domain|principal|principalSet):.+$", m))])
+    error_message = "history_reader_members must be IAM principals such as group:NAME@DOMAIN; public members (allUsers, allAuthenticatedUsers) are refused."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Alerts (alerts.tf)
+# ---------------------------------------------------------------------------------------------
+
+variable "alert_notification_channels" {
+  description = "Cloud Monitoring notification channels the alert policies notify, as projects/PROJECT/notificationChannels/ID (create them in the console or with google_monitoring_notification_channel). Empty (the default): the policies exist and open incidents, but notify nobody."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.alert_notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "alert_notification_channels must be full names such as projects/my-project/notificationChannels/1234567890."
   }
 }
 

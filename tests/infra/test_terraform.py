@@ -240,6 +240,10 @@ DEFAULTS = {
     "MAX_DECOMPRESSED_BYTES": "max_decompressed_bytes",
     "MAX_COMPRESSION_RATIO": "max_compression_ratio",
     "MIN_EVENT_TIME": "min_event_time",
+    "NAIVE_TIME_ZONE": "naive_time_zone",
+    "DUPLICATE_ROWS": "duplicate_rows",
+    "COLUMN_MAP": "column_map",
+    "DROP_COLUMNS": "drop_columns",
     "DUPLICATE_POLICY": "duplicate_policy",
     "INGEST_LEASE_SECONDS": "ingest_timeout_seconds",  # the lease is the function's timeout
     "POLL_FIRST_DELAY_SECONDS": "poll_first_delay_seconds",
@@ -434,7 +438,14 @@ def test_functions_wait_for_the_grants_they_use(function: str) -> None:
 
 def test_each_wait_follows_its_grants() -> None:
     sleeps = _resources("time_sleep")
-    assert set(sleeps) == {"build_iam", "runtime_iam", "eventarc_iam", "eventarc_agent"}
+    assert set(sleeps) == {
+        "build_iam",
+        "runtime_iam",
+        "eventarc_iam",
+        "eventarc_agent",
+        "history_iam",  # infra/history.tf: the table grant before the BigQuery subscription
+        "results_metric",  # infra/alerts.tf: the log-based metric before its alert policy
+    }
     build = _grants_of("build")
     assert len(build) >= 4 and "google_project_iam_member.build_gcf_sources_reader" in build
     assert build <= _depends_on(sleeps["build_iam"])
