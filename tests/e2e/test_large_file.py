@@ -41,7 +41,7 @@ def big_csv(path: str) -> int:
         out.write("userId,event,time,params.description\n")
         while out.tell() < TARGET_BYTES:
             lines = [
-                f"user-{(rows + i) % 50_000:05d},page_view,{now - DAY - (rows + i) % 5_000},"
+                f"user-{(rows + i) % 50_000:05d},page_view,{now - DAY - (rows + i) % 1_000_000},"
                 f"{description}\n"
                 for i in range(10_000)
             ]
