@@ -144,7 +144,8 @@ def _list(args: argparse.Namespace, records: RecordStore, out: TextIO) -> int:
     ]
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
-        out.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+        cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        out.write("  ".join(cells).rstrip())
         out.write("\n")
     return EXIT_OK
 
