@@ -8,13 +8,26 @@ Why one table: the same names are set by Terraform (``infra/functions.tf``), by 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from functions.config_checks import (
+    BUCKET_RE,
+    EMAIL_RE,
+    QUEUE_RE,
+    TOPIC_RE,
+    check_choice,
+    check_column_map,
+    check_date,
+    check_fraction,
+    check_positive_int,
+    check_regex,
+    check_url,
+    check_zone,
+    none_or,
+)
 from functions.errors import ConfigError
 from functions.validation.options import parse_column_map, parse_drop_columns
 
@@ -40,75 +53,6 @@ RESERVED_PREFIXES = {
     "reports_prefix": REPORTS_PREFIX,
     "parts_prefix": PARTS_PREFIX,
 }
-
-_TOPIC_RE = re.compile(r"^projects/[^/]+/topics/[^/]+$")
-_QUEUE_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[^/]+$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
-# Cloud Storage bucket names: 3-63 characters (222 with dots), lowercase, digits, - _ .
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
-
-
-def _check_regex(pattern: re.Pattern[str], shape: str) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if pattern.match(value) else f"must look like {shape}"
-
-    return check
-
-
-def _check_url(value: str) -> str | None:
-    return None if value.startswith(("http://", "https://")) else "must be an http(s) URL"
-
-
-def _check_choice(*choices: str) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if value in choices else f"must be one of {', '.join(choices)}"
-
-    return check
-
-
-def _check_positive_int(value: str) -> str | None:
-    return None if value.isdigit() and int(value) > 0 else "must be a positive integer"
-
-
-def _check_fraction(value: str) -> str | None:
-    try:
-        number = float(value)
-    except ValueError:
-        return "must be a number between 0 and 1"
-    return None if 0.0 <= number <= 1.0 else "must be a number between 0 and 1"
-
-
-def _check_date(value: str) -> str | None:
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        return "must be a date like 2000-01-01"
-    return None if day.year >= 1970 else "must be 1970-01-01 or later (Unix time starts there)"
-
-
-def _check_zone(value: str) -> str | None:
-    if value == "none":
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "must be an IANA time zone such as UTC or Europe/Berlin, or none"
-    return None
-
-
-def _check_column_map(value: str) -> str | None:
-    if value == "none":
-        return None
-    try:
-        parse_column_map(value)
-    except ValueError as exc:
-        return f"must look like userId=user_pseudo_id,time=event_timestamp ({exc})"
-    return None
-
-
-def _none_or(value: str) -> str:
-    """Settings whose absence is spelt 'none' (an empty value cannot be set everywhere)."""
-    return "" if value == "none" else value
 
 
 def _check_prefix(value: str) -> str | None:
@@ -149,33 +93,33 @@ SETTINGS: tuple[Setting, ...] = (
         BOTH,
         "Leanplum API endpoint.",
         default=DEFAULT_LEANPLUM_API_URL,
-        check=_check_url,
+        check=check_url,
     ),
     Setting(
         "RESULTS_TOPIC",
         BOTH,
         "Topic that receives one result message per file (projects/P/topics/T).",
-        check=_check_regex(_TOPIC_RE, "projects/PROJECT/topics/TOPIC"),
+        check=check_regex(TOPIC_RE, "projects/PROJECT/topics/TOPIC"),
     ),
     Setting(
         "STATE_BUCKET",
         BOTH,
         "Private bucket of the importer's records, claims, archive, reports and the parts "
         "Leanplum reads (no uploader has access to it).",
-        check=_check_regex(_BUCKET_RE, "a bucket name"),
+        check=check_regex(BUCKET_RE, "a bucket name"),
     ),
     Setting(
         "TASKS_QUEUE",
         ("ingest",),
         "Cloud Tasks queue of the poller's tasks (projects/P/locations/L/queues/Q).",
-        check=_check_regex(_QUEUE_RE, "projects/PROJECT/locations/LOCATION/queues/QUEUE"),
+        check=check_regex(QUEUE_RE, "projects/PROJECT/locations/LOCATION/queues/QUEUE"),
     ),
-    Setting("POLLER_URL", ("ingest",), "HTTPS URL of the poller function.", check=_check_url),
+    Setting("POLLER_URL", ("ingest",), "HTTPS URL of the poller function.", check=check_url),
     Setting(
         "TASKS_SERVICE_ACCOUNT",
         ("ingest",),
         "Service account whose OIDC token the poller's tasks carry.",
-        check=_check_regex(_EMAIL_RE, "an e-mail address"),
+        check=check_regex(EMAIL_RE, "an e-mail address"),
     ),
     Setting(
         "INCOMING_PREFIX",
@@ -189,21 +133,21 @@ SETTINGS: tuple[Setting, ...] = (
         ("ingest",),
         "Events older than 365 days: move (to import time - 360 days), reject or keep.",
         default="move",
-        check=_check_choice("move", "reject", "keep"),
+        check=check_choice("move", "reject", "keep"),
     ),
     Setting(
         "MAX_FUTURE_SECONDS",
         ("ingest",),
         "Events further in the future than this are rejected.",
         default="600",
-        check=_check_positive_int,
+        check=check_positive_int,
     ),
     Setting(
         "MAX_REJECTED_FRACTION",
         ("ingest",),
         "A file with a larger share of rejected rows is refused as a whole.",
         default="0.1",
-        check=_check_fraction,
+        check=check_fraction,
     ),
     Setting(
         "MAX_DECOMPRESSED_BYTES",
@@ -211,7 +155,7 @@ SETTINGS: tuple[Setting, ...] = (
         "A gzip upload that expands past this many bytes is refused (bounds /tmp, which is "
         "memory in Cloud Functions).",
         default="2000000000",
-        check=_check_positive_int,
+        check=check_positive_int,
     ),
     Setting(
         "MAX_COMPRESSION_RATIO",
@@ -219,7 +163,7 @@ SETTINGS: tuple[Setting, ...] = (
         "A gzip upload that expands more than this many times its size is refused as a "
         "possible decompression bomb (CSV exports compress 3 to 30 times).",
         default="1000",
-        check=_check_positive_int,
+        check=check_positive_int,
     ),
     Setting(
         "NAIVE_TIME_ZONE",
@@ -227,14 +171,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Times with no zone (BigQuery DATETIME, naive ISO) are read in this IANA zone; "
         "'none' rejects them.",
         default="none",
-        check=_check_zone,
+        check=check_zone,
     ),
     Setting(
         "DUPLICATE_ROWS",
         ("ingest",),
         "Rows repeated exactly within one file: drop (counted) or keep.",
         default="drop",
-        check=_check_choice("drop", "keep"),
+        check=check_choice("drop", "keep"),
     ),
     Setting(
         "COLUMN_MAP",
@@ -242,7 +186,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Source column of a track argument, e.g. userId=user_pseudo_id,time=event_timestamp; "
         "'none' for no mapping.",
         default="none",
-        check=_check_column_map,
+        check=check_column_map,
     ),
     Setting(
         "DROP_COLUMNS",
@@ -255,14 +199,14 @@ SETTINGS: tuple[Setting, ...] = (
         ("ingest",),
         "Events before this UTC date are rejected as placeholders (a time of 0, a 1900 date).",
         default="2000-01-01",
-        check=_check_date,
+        check=check_date,
     ),
     Setting(
         "DUPLICATE_POLICY",
         ("ingest",),
         "A re-upload of identical bytes: skip (DUPLICATE result, no job) or import.",
         default="skip",
-        check=_check_choice("skip", "import"),
+        check=check_choice("skip", "import"),
     ),
     Setting(
         "INGEST_LEASE_SECONDS",
@@ -270,28 +214,28 @@ SETTINGS: tuple[Setting, ...] = (
         "How long one delivery owns a file before a redelivery may take over; "
         "set it to the function's timeout.",
         default="540",
-        check=_check_positive_int,
+        check=check_positive_int,
     ),
     Setting(
         "POLL_FIRST_DELAY_SECONDS",
         ("ingest",),
         "Delay before the first poll of a new job (later polls follow the queue's backoff).",
         default="15",
-        check=_check_positive_int,
+        check=check_positive_int,
     ),
     Setting(
         "POLL_DEADLINE_SECONDS",
         ("poller",),
         "A job still running this long after it started ends as TIMED_OUT.",
         default="86400",
-        check=_check_positive_int,
+        check=check_positive_int,
     ),
     Setting(
         "POLL_MAX_ATTEMPTS",
         ("poller",),
         "The queue's max_attempts: the poller's last attempt ends as TIMED_OUT.",
         default="160",
-        check=_check_positive_int,
+        check=check_positive_int,
     ),
 )
 
@@ -398,10 +342,10 @@ def load_ingest_config(environ: Mapping[str, str] | None = None) -> IngestConfig
         max_rejected_fraction=float(values["MAX_REJECTED_FRACTION"]),
         max_decompressed_bytes=int(values["MAX_DECOMPRESSED_BYTES"]),
         max_compression_ratio=int(values["MAX_COMPRESSION_RATIO"]),
-        naive_time_zone=_none_or(values["NAIVE_TIME_ZONE"]) or None,
+        naive_time_zone=none_or(values["NAIVE_TIME_ZONE"]) or None,
         duplicate_rows=values["DUPLICATE_ROWS"],
-        column_map=parse_column_map(_none_or(values["COLUMN_MAP"])),
-        drop_columns=parse_drop_columns(_none_or(values["DROP_COLUMNS"])),
+        column_map=parse_column_map(none_or(values["COLUMN_MAP"])),
+        drop_columns=parse_drop_columns(none_or(values["DROP_COLUMNS"])),
         min_event_time=date.fromisoformat(values["MIN_EVENT_TIME"]),
         duplicate_policy=values["DUPLICATE_POLICY"],
         ingest_lease_seconds=int(values["INGEST_LEASE_SECONDS"]),

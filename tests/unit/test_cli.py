@@ -5,8 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -59,20 +57,6 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     source.write_text(GOOD)
     assert main(["validate", str(source), "--now", "yesterday"]) == 2
     assert main(["validate", str(source), "--naive-timezone", "Mars/Base"]) == 2
-
-
-def test_module_entry_point(tmp_path: Path) -> None:
-    source = tmp_path / "in.csv"
-    source.write_text(GOOD)
-    done = subprocess.run(
-        [sys.executable, "-m", "functions", "validate", str(source), "--now", NOW],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    assert done.returncode == 0, done.stderr
-    assert "ACCEPTED" in done.stdout
 
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "validation"
