@@ -66,3 +66,18 @@ def test_list_show_and_retry_after_a_good_a_refused_and_a_failing_file(
     results: list[dict[str, Any]] = pipeline.results_for(subscription, names["failed"])
     assert [m["body"]["status"] for m in results] == ["SUCCEEDED"]
     assert results[0]["body"]["file"]["generation"] != str(failed_generation)
+
+
+def test_failed_rows_writes_exactly_the_bad_rows(pipeline: Pipeline, tmp_path: Any) -> None:
+    subscription = pipeline.subscribe_results()
+    name = f"incoming/ops-{uuid.uuid4().hex[:8]}/mixed.csv"
+    good = events(20).decode().splitlines()
+    generation = pipeline.upload(name, ("\n".join([*good, "u9,open,not-a-time"]) + "\n").encode())
+    [result] = pipeline.results_for(subscription, name)
+    assert result["body"]["status"] == "PARTIAL"
+    target = tmp_path / "fix.csv"
+    code, text = cli("failed-rows", f"gs://{BUCKET}/{name}#{generation}", "-o", str(target))
+    assert code == 0, text
+    assert target.read_text().splitlines() == ["userId,event,time", "u9,open,not-a-time"]
+    reasons = target.with_suffix(".reasons.csv").read_text().splitlines()
+    assert len(reasons) == 2 and reasons[1].startswith("fix.csv,22,")
