@@ -2,7 +2,7 @@
 
 Leanplum answers every call with ``{"response": [...]}``, one element per action, and a
 finished CSV job writes results files holding one such element per line, in the order of the
-file's rows (``/work/shared/leanplum-api.md``). Both are read by the same rule, here:
+file's rows (the team's notes, ``leanplum-api.md``). Both are read by the same rule, here:
 
 * **Clean success** is exactly ``"success": true`` with no ``error`` and no ``warning``. The
   API page says: "Success is ``{"success":true}`` with no ``warning`` and no ``error``."

@@ -1,4 +1,4 @@
-"""Contract tests: the Leanplum simulator behaves as /work/shared/leanplum-api.md says.
+"""Contract tests: the Leanplum simulator behaves as the team's notes (leanplum-api.md) say.
 
 Real processes and real HTTP: fake-gcs-server (in memory) holds the CSV files, the simulator
 runs in-process on a free port (and once as ``python -m`` to check the CLI), and every call goes
