@@ -23,7 +23,7 @@ from functions.config import RECORDS_PREFIX
 from functions.gcs import GcsStore, make_storage_client
 from functions.import_record import ImportRecord
 from functions.lifecycle import State
-from functions.naming import LONG_NAME_DIR, content_claim_name
+from functions.naming import LONG_NAME_DIR, content_claim_name, is_content_claim
 from functions.objects import ObjectStore, split_gs_uri
 from functions.records import RecordStore
 
@@ -92,7 +92,7 @@ def _records_under(records: RecordStore, bucket: str, prefix: str) -> list[Impor
     state = records.state_bucket
     for listed in (RECORDS_PREFIX + prefix, RECORDS_PREFIX + LONG_NAME_DIR):
         for info in records.objects.list(state, listed):
-            if info.name.rsplit("/", 1)[-1].startswith("sha256-"):
+            if is_content_claim(info.name):
                 continue
             data = records.objects.read(state, info.name)
             if data is None:

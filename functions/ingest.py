@@ -91,7 +91,9 @@ def _decode(
     obj: FinalizedObject,
     record: ImportRecord,
     original: Path,
+    digests: staging.Digests,
     work: Path,
+    *,
     services: IngestServices,
 ) -> Path | None:
     """The upload as CSV: itself, or its gzip content (bounded); ``None`` when refused (the
@@ -112,7 +114,6 @@ def _decode(
             return decoded
     if reason is None:
         return original
-    digests = staging.Digests.of_file(original)
     staging.archive_original(obj, record, original, digests, services)
     _end(record, State.REJECTED, reason, services)
     return None
@@ -142,7 +143,7 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
         if _is_duplicate(record, digests.sha256, services, "identical bytes were already"):
             return "duplicate"
 
-        decoded = _decode(obj, record, original, work, services)
+        decoded = _decode(obj, record, original, digests, work, services=services)
         if decoded is None:
             return "rejected"
         normalized, rejected = work / "normalized.csv", work / "rejected.csv"

@@ -42,9 +42,18 @@ def records_dir(object_name: str) -> str:
     return f"{RECORDS_PREFIX}{object_key(object_name)}/"
 
 
+#: Content claims sit beside the records of their object name, told apart by this prefix.
+CLAIM_PREFIX = "sha256-"
+
+
 def content_claim_name(object_name: str, sha256: str) -> str:
     """The create-only object that says which generation owns these bytes under this name."""
-    return f"{records_dir(object_name)}sha256-{sha256}.json"
+    return f"{records_dir(object_name)}{CLAIM_PREFIX}{sha256}.json"
+
+
+def is_content_claim(name: str) -> bool:
+    """Whether an object under the records prefix is a content claim, not a record."""
+    return name.rsplit("/", 1)[-1].startswith(CLAIM_PREFIX)
 
 
 def archive_name(object_name: str, generation: int) -> str:

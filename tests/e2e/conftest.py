@@ -177,10 +177,10 @@ class Pipeline:
         first."""
         from functions import gcs
         from functions.config import RECORDS_PREFIX
+        from functions.naming import is_content_claim
 
         blobs = gcs.make_storage_client().list_blobs(bucket, prefix=f"{RECORDS_PREFIX}{name}/")
-        found = [json.loads(b.download_as_bytes()) for b in blobs if not
-                 b.name.rsplit("/", 1)[-1].startswith("sha256-")]  # fmt: skip
+        found = [json.loads(b.download_as_bytes()) for b in blobs if not is_content_claim(b.name)]
         return sorted(found, key=lambda r: int(r["generation"]))
 
 
