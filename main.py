@@ -13,8 +13,8 @@ with a missing variable fails at start-up with a message naming it, not at the f
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from functools import lru_cache, partial
+from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, cast
 
 import flask
@@ -28,36 +28,54 @@ from functions.config import IngestConfig, PollerConfig, load_ingest_config, loa
 from functions.gcs import GcsStore, make_storage_client
 from functions.leanplum import LeanplumClient
 from functions.logs import error, register_secret
-from functions.poll_tasks import CloudTasksPollScheduler
+from functions.poll_tasks import CloudTasksPollScheduler, CloudTasksStartScheduler
 from functions.records import RecordStore
 from functions.results import PubSubPublisher
-from functions.services import IngestServices, PollerServices
+from functions.services import IngestServices, LeanplumFactory, PollerServices
 from functions.task_tokens import TOKEN_KEY_ENV, LocalTokenVerifier
 
 
-def _leanplum_factory(config: IngestConfig | PollerConfig) -> Callable[[], LeanplumClient]:
-    """A fresh client (its own HTTP session) per event or poll: sessions are not shared
-    between the threads an instance may run."""
-    return partial(
-        LeanplumClient, config.leanplum_api_url, config.leanplum_app_id, config.leanplum_dev_key
+def _leanplum_factory(config: IngestConfig | PollerConfig) -> LeanplumFactory:
+    """A fresh client (its own HTTP session) per event or poll, for the app a record names:
+    sessions are not shared between the threads an instance may run."""
+
+    def make(app: str | None) -> LeanplumClient:
+        chosen = config.leanplum_app_routes.get(app)
+        return LeanplumClient(config.leanplum_api_url, chosen.app_id, chosen.dev_key)
+
+    return make
+
+
+def _register_keys(config: IngestConfig | PollerConfig) -> None:
+    for key in config.leanplum_app_routes.dev_keys:
+        register_secret(key)
+
+
+def _poll_scheduler(config: IngestConfig | PollerConfig) -> CloudTasksPollScheduler:
+    return CloudTasksPollScheduler(
+        make_tasks_client(),
+        queue=config.tasks_queue,
+        poller_url=config.poller_url,
+        service_account=config.tasks_service_account,
+        first_delay_seconds=config.poll_first_delay_seconds,
     )
 
 
 def build_ingest_services(config: IngestConfig) -> IngestServices:
     """The ingest function's clients for ``config`` (also used by tests that run it in-process)."""
-    register_secret(config.leanplum_dev_key)
+    _register_keys(config)
     objects = GcsStore(make_storage_client())
     return IngestServices(
         config=config,
         objects=objects,
         records=RecordStore(objects, config.state_bucket),
         publisher=PubSubPublisher(PublisherClient(), config.results_topic),
-        polls=CloudTasksPollScheduler(
+        polls=_poll_scheduler(config),
+        starts=CloudTasksStartScheduler(
             make_tasks_client(),
-            queue=config.tasks_queue,
+            start_queue=config.start_queue,
             poller_url=config.poller_url,
             service_account=config.tasks_service_account,
-            first_delay_seconds=config.poll_first_delay_seconds,
         ),
         leanplum=_leanplum_factory(config),
     )
@@ -65,7 +83,7 @@ def build_ingest_services(config: IngestConfig) -> IngestServices:
 
 def build_poller_services(config: PollerConfig) -> PollerServices:
     """The poller function's clients for ``config``."""
-    register_secret(config.leanplum_dev_key)
+    _register_keys(config)
     objects = GcsStore(make_storage_client())
     local_key = os.environ.get(TOKEN_KEY_ENV, "")
     return PollerServices(
@@ -73,6 +91,7 @@ def build_poller_services(config: PollerConfig) -> PollerServices:
         objects=objects,
         records=RecordStore(objects, config.state_bucket),
         publisher=PubSubPublisher(PublisherClient(), config.results_topic),
+        polls=_poll_scheduler(config),
         leanplum=_leanplum_factory(config),
         verify_task_token=LocalTokenVerifier(bytes.fromhex(local_key)).problem
         if local_key

@@ -8,8 +8,10 @@ any access outside a function's rows (a new read shows up as a failing unit test
 Terraform tests compare the rows with the IAM conditions in ``infra/``.
 
 Buckets are named by role: ``landing`` (uploads and their in-place rewrite; the event's bucket)
-and ``state`` (``STATE_BUCKET``: the importer's records, claims, archive, reports and the parts
-Leanplum reads; no uploader has access to it).
+``state`` (``STATE_BUCKET``: the importer's records, claims, archive, reports, the parts
+Leanplum reads, the job slots and the waiting list; no uploader has access to it) and
+``leanplum`` (``LEANPLUM_BUCKET``, when set: the bucket Leanplum reads, where only the copies
+under ``LEANPLUM_BUCKET_PREFIX`` are the importer's).
 """
 
 from __future__ import annotations
@@ -17,17 +19,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from functions.config import (
+from functions.settings import (
     ARCHIVE_PREFIX,
     PARTS_PREFIX,
     RECORDS_PREFIX,
     REPORTS_PREFIX,
+    SLOTS_PREFIX,
+    WAITING_PREFIX,
     FunctionName,
 )
 
-BucketRole = Literal["landing", "state"]
+BucketRole = Literal["landing", "state", "leanplum"]
 #: Stands for the configured ``INCOMING_PREFIX`` (``incoming/`` by default).
 INCOMING = "{INCOMING_PREFIX}"
+#: Stands for the configured ``LEANPLUM_BUCKET_PREFIX`` (``leanplum-importer/`` by default).
+LEANPLUM_COPIES = "{LEANPLUM_BUCKET_PREFIX}"
 
 
 @dataclass(frozen=True)
@@ -39,8 +45,10 @@ class Grant:
     write: bool
     why: str
 
-    def resolve(self, incoming_prefix: str) -> str:
-        return incoming_prefix if self.prefix == INCOMING else self.prefix
+    def resolve(self, incoming_prefix: str, leanplum_prefix: str = "leanplum-importer/") -> str:
+        if self.prefix == INCOMING:
+            return incoming_prefix
+        return leanplum_prefix if self.prefix == LEANPLUM_COPIES else self.prefix
 
 
 ACCESS: dict[FunctionName, tuple[Grant, ...]] = {
@@ -56,8 +64,12 @@ ACCESS: dict[FunctionName, tuple[Grant, ...]] = {
         Grant("state", ARCHIVE_PREFIX, True, "keeps the original upload"),
         Grant("state", REPORTS_PREFIX, True, "validation report and rejected rows"),
         Grant("state", PARTS_PREFIX, True, "the files Leanplum reads"),
+        Grant("state", SLOTS_PREFIX, True, "takes a job slot before starting a job"),
+        Grant("state", WAITING_PREFIX, True, "queues a file that found every slot taken"),
+        Grant("leanplum", LEANPLUM_COPIES, True, "copies the files for Leanplum, deletes them"),
     ),
     "poller": (
+        Grant("landing", INCOMING, False, "checks a queued file was not replaced before it starts"),
         Grant(
             "landing",
             RECORDS_PREFIX,
@@ -67,6 +79,9 @@ ACCESS: dict[FunctionName, tuple[Grant, ...]] = {
         Grant("state", RECORDS_PREFIX, True, "moves records to their end, publishes"),
         Grant("state", REPORTS_PREFIX, True, "failed rows"),
         Grant("state", PARTS_PREFIX, False, "joins Leanplum's results to the rows it read"),
+        Grant("state", SLOTS_PREFIX, True, "starts queued files, gives slots back"),
+        Grant("state", WAITING_PREFIX, True, "takes started files off the waiting list"),
+        Grant("leanplum", LEANPLUM_COPIES, True, "deletes the copies once the jobs ended"),
     ),
 }
 
@@ -78,11 +93,12 @@ def allows(
     *,
     write: bool,
     incoming_prefix: str,
+    leanplum_prefix: str = "leanplum-importer/",
 ) -> bool:
     """Whether ``function`` may read (or write) object ``name`` in the ``bucket`` role."""
     return any(
         grant.bucket == bucket
-        and name.startswith(grant.resolve(incoming_prefix))
+        and name.startswith(grant.resolve(incoming_prefix, leanplum_prefix))
         and (grant.write or not write)
         for grant in ACCESS[function]
     )

@@ -17,10 +17,11 @@ import contextlib
 
 from functions.errors import ImporterError, StaleGenerationError
 from functions.events import FinalizedObject
+from functions.file_end import end_file
 from functions.import_record import ImportRecord, Timings
+from functions.job_start import recover_interrupted_start, schedule_poll
 from functions.lifecycle import State, publish_pending
 from functions.logs import info, warning
-from functions.results import finish
 from functions.services import IngestServices
 
 #: Metadata key on our rewrite naming the generation it replaced; a hint, checked in the record.
@@ -30,11 +31,6 @@ SOURCE_GENERATION_KEY = "leanplum-importer-source-generation"
 MAX_ATTEMPTS = 5
 #: The last error kept in the record (and quoted in a FAILED result) is cut to this length.
 MAX_ERROR_CHARS = 500
-
-INTERRUPTED_JOB_START = (
-    "the import was interrupted while starting the Leanplum job; a job may exist. "
-    "Check Leanplum before uploading the file again."
-)
 
 
 class RetryLater(ImporterError):
@@ -76,12 +72,17 @@ def claim(obj: FinalizedObject, services: IngestServices) -> ImportRecord | None
             **obj.fields,
         )
         return None
+    if existing.state == State.QUEUED and services.starts is not None:
+        # Waiting for a job slot: the start queue owns it now; make sure its task exists.
+        services.starts.ensure_start(existing)
+        info("Duplicate event: file waiting for a job slot", step="claim", **obj.fields)
+        return None
     if existing.lease_until > services.clock():
         raise RetryLater(f"{obj.name}#{obj.generation} is being processed by another delivery")
     if existing.state == State.JOB_STARTING:
         # A delivery died between recording the attempt and recording the job id: Leanplum may
         # or may not have a job. Starting another could import every row twice.
-        _fail(existing, services, INTERRUPTED_JOB_START)
+        recover_interrupted_start(existing, services)
         return None
     if existing.attempts >= MAX_ATTEMPTS:
         reason = f"processing failed {existing.attempts} times; last error: {existing.last_error}"
@@ -98,9 +99,7 @@ def claim(obj: FinalizedObject, services: IngestServices) -> ImportRecord | None
 
 
 def _fail(record: ImportRecord, services: IngestServices, reason: str) -> None:
-    finish(
-        record, State.FAILED, reason=reason, records=services.records, publisher=services.publisher
-    )
+    end_file(record, State.FAILED, reason, services)
 
 
 def release(record: ImportRecord, exc: Exception, services: IngestServices) -> None:
@@ -109,21 +108,6 @@ def release(record: ImportRecord, exc: Exception, services: IngestServices) -> N
     record.lease_until = 0.0
     with contextlib.suppress(Exception):  # best effort: the lease expires anyway
         services.records.save(record)
-
-
-def schedule_poll(record: ImportRecord, services: IngestServices) -> None:
-    """Make sure the file's poll task exists (again, after a redelivery) and is on record."""
-    name = services.polls.ensure_poll(record)
-    if record.task_name != name:
-        record.task_name = name
-        services.records.save(record)
-    info(
-        "Scheduled the poller",
-        step="enqueue_poll",
-        task=name,
-        job_ids=record.job_ids,
-        **record.fields,
-    )
 
 
 def is_own_rewrite(obj: FinalizedObject, services: IngestServices) -> bool:

@@ -28,6 +28,16 @@ def check_regex(pattern: re.Pattern[str], shape: str) -> Callable[[str], str | N
     return check
 
 
+def check_bucket_or_none(value: str) -> str | None:
+    return None if value == "none" or BUCKET_RE.match(value) else "must be a bucket name or none"
+
+
+def check_object_prefix(value: str) -> str | None:
+    if value.startswith("/") or not value.endswith("/") or len(value.encode()) > 256:
+        return "must be a folder such as leanplum-importer/ (ends with /, no leading /)"
+    return None
+
+
 def check_url(value: str) -> str | None:
     return None if value.startswith(("http://", "https://")) else "must be an http(s) URL"
 

@@ -29,7 +29,7 @@ JSON = "application/json"
 
 def may_have_reached_leanplum(owner: ImportRecord) -> bool:
     """Whether a version's bytes may be in Leanplum, or will be (it is still in progress)."""
-    if owner.state in (State.REJECTED, State.SUPERSEDED, State.DUPLICATE):
+    if owner.state in (State.REJECTED, State.SUPERSEDED, State.DUPLICATE, State.DRY_RUN):
         return False
     if owner.state == State.FAILED:
         return bool(owner.job_ids) or owner.reached(State.JOB_STARTING)

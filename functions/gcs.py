@@ -158,11 +158,14 @@ class GcsStore:
             )
         return _info(copied)
 
-    def delete(self, bucket: str, name: str) -> bool:
+    def delete(self, bucket: str, name: str, if_generation_match: int | None = None) -> bool:
         try:
             with _mapped_errors(f"gs://{bucket}/{name}"):
                 self._client.bucket(bucket).delete_blob(
-                    name, timeout=TIMEOUT_SECONDS, retry=DEFAULT_RETRY
+                    name,
+                    if_generation_match=if_generation_match,
+                    timeout=TIMEOUT_SECONDS,
+                    retry=DEFAULT_RETRY,
                 )
         except ObjectNotFound:
             return False

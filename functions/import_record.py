@@ -39,6 +39,12 @@ class Part:
     #: The bucket holding ``file`` (the state bucket); ``None`` in records written before the
     #: state bucket existed, where it is the upload's bucket.
     bucket: str | None = None
+    #: The job slot this part's job holds (``<number>#<slot object generation>``), if any.
+    slot: str | None = None
+    #: The part's job was seen ended (its slot is no longer needed).
+    ended: bool = False
+    #: ``gs://`` URI of the copy in ``LEANPLUM_BUCKET`` that ``multi`` names, when one is used.
+    leanplum_copy: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"file": self.file, "rows": self.rows, "bytes": self.bytes}
@@ -47,6 +53,13 @@ class Part:
             data["job_id"] = self.job_id
         if self.bucket is not None:
             data["bucket"] = self.bucket
+        # Written only once used, so records keep the shape earlier importers read.
+        if self.slot is not None:
+            data["slot"] = self.slot
+        if self.ended:
+            data["ended"] = True
+        if self.leanplum_copy is not None:
+            data["leanplum_copy"] = self.leanplum_copy
         return data
 
     @classmethod
@@ -58,6 +71,9 @@ class Part:
             uri=str(data.get("uri") or ""),
             job_id=str(data["job_id"]) if data.get("job_id") else None,
             bucket=str(data["bucket"]) if data.get("bucket") else None,
+            slot=str(data["slot"]) if data.get("slot") else None,
+            ended=bool(data.get("ended", False)),
+            leanplum_copy=str(data["leanplum_copy"]) if data.get("leanplum_copy") else None,
         )
 
 
@@ -134,6 +150,8 @@ class Timings:
     updated_at: str = field(default_factory=now_iso)
     uploaded_at: str | None = None
     job_started_at: str | None = None
+    #: When the file first found every job slot taken (``None``: it never waited).
+    queued_at: str | None = None
 
 
 @dataclass
@@ -150,6 +168,7 @@ _TIMING_KEYS = {
     "updated_at": "updated_at",
     "uploaded_at": "uploaded_at",
     "job_started_at": "job_started_at",
+    "queued_at": "queued_at",
 }
 
 
@@ -184,6 +203,12 @@ class ImportRecord:
     start_error: str | None = None
     #: Poll attempts seen (counted here, not read from a header a caller could set).
     poll_attempts: int = 0
+    #: The Leanplum app's name (see :mod:`functions.leanplum_apps`); ``None``: the default app.
+    app: str | None = None
+    #: That app's Leanplum id (not a secret; the result names it). ``None`` for a dry run.
+    app_id: str | None = None
+    #: The copies in ``LEANPLUM_BUCKET`` were deleted after the jobs ended.
+    leanplum_copies_deleted: bool = False
     validation: ValidationSummary = field(default_factory=ValidationSummary)
     uris: Uris = field(default_factory=Uris)
     reason: str | None = None
@@ -200,6 +225,11 @@ class ImportRecord:
     def reached(self, state: State) -> bool:
         """Whether the record's timeline ever entered ``state``."""
         return any(t.state == state for t in self.history)
+
+    @property
+    def leanplum_copies(self) -> list[str]:
+        """Where the copies in ``LEANPLUM_BUCKET`` are (or were)."""
+        return [part.leanplum_copy for part in self.parts if part.leanplum_copy]
 
     @property
     def rows_sent(self) -> int:
@@ -245,6 +275,13 @@ class ImportRecord:
             data["start_error"] = self.start_error
         if self.poll_attempts:
             data["poll_attempts"] = self.poll_attempts
+        if self.app is not None:
+            data["app"] = self.app
+            data["app_id"] = self.app_id
+        if self.leanplum_copies_deleted:
+            data["leanplum_copies_deleted"] = True
+        if self.timings.queued_at is not None:
+            data["queued_at"] = self.timings.queued_at
         return data
 
     def to_json(self) -> bytes:
@@ -271,6 +308,9 @@ class ImportRecord:
             "published",
             "start_error",
             "poll_attempts",
+            "app",
+            "app_id",
+            "leanplum_copies_deleted",
         }
         typed = {"state", "history", "parts", "report", "uris", *_TIMING_KEYS}
         state = State(values.get("state", State.RECEIVED))

@@ -14,8 +14,11 @@ record (:mod:`functions.records`):
 6. ``validate`` into a normalised file and a rejected-rows file; reports to the bucket.
 7. ``archive`` the original, then ``rewrite`` in place with ``if_generation_match`` = the
    event's generation (a 412 means a newer upload: stop quietly, it has its own event).
-8. ``start_job``: record JOB_STARTING first, then ``multi``; a lost answer is never resent.
-9. ``enqueue_poll``: a task named after the job ids (a duplicate is refused by Cloud Tasks).
+8. ``dry_run``: a name routed to no app ends here, with its counts (:mod:`functions.leanplum_apps`).
+9. ``copy``: with ``LEANPLUM_BUCKET`` set, the files Leanplum reads are copied there.
+10. ``start_job``: a job slot, JOB_STARTING recorded, then ``multi``; a lost answer is never
+    resent. With every slot taken the file is QUEUED and the start queue asks again.
+11. ``enqueue_poll``: a task named after the job ids (a duplicate is refused by Cloud Tasks).
 
 This module orders the steps; :mod:`functions.events` reads the event, :mod:`functions.claims`
 owns the file version (steps 2, 3, 5), :mod:`functions.staging` keeps its copies in the bucket
@@ -35,12 +38,13 @@ from functions.compression import DecompressionRefused, Limits, gunzip, refusal,
 from functions.content_claims import duplicate_owner
 from functions.errors import StaleGenerationError
 from functions.events import FinalizedObject
+from functions.file_end import end_file
 from functions.import_record import ImportRecord, ValidationSummary
 from functions.job_start import start_jobs
+from functions.leanplum_apps import DRY_RUN
 from functions.lifecycle import State
 from functions.logs import info
 from functions.object_rules import ignore_reason
-from functions.results import finish
 from functions.services import IngestServices
 from functions.validation import ValidationOptions, validate_csv
 
@@ -72,7 +76,7 @@ def handle_event(data: dict[str, Any], services: IngestServices) -> str:
 
 
 def _end(record: ImportRecord, state: State, reason: str | None, services: IngestServices) -> None:
-    finish(record, state, reason=reason, records=services.records, publisher=services.publisher)
+    end_file(record, state, reason, services)
 
 
 def _is_duplicate(record: ImportRecord, sha256: str, services: IngestServices, what: str) -> bool:
@@ -131,6 +135,10 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
             info("Stopped: the object was replaced", step="download", **obj.fields)
             return "superseded"
         record.sha256, record.size_bytes = digests.sha256, digests.size
+        record.app = config.leanplum_app_routes.app_for(obj.name)
+        record.app_id = (
+            None if record.app == DRY_RUN else config.leanplum_app_routes.get(record.app).app_id
+        )
         services.records.save(record)  # the digest is on record before any claim names it
         info(
             "Downloaded",
@@ -196,5 +204,10 @@ def _process(obj: FinalizedObject, record: ImportRecord, services: IngestService
                 services,
             )
             return "superseded"
+        if record.app == DRY_RUN:
+            info("Dry run: validated and reported, nothing sent", step="dry_run", **obj.fields)
+            _end(record, State.DRY_RUN, f"{obj.name} is routed to no Leanplum app", services)
+            return "dry_run"
         staging.prepare_parts(obj, record, normalized, work, services)
-    return start_jobs(obj, record, services)
+        staging.copy_for_leanplum(record, services)
+    return start_jobs(record, services)

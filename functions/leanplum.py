@@ -21,9 +21,10 @@ made) or when the connection could not be opened; a timeout or reset after the r
 out raises :class:`AnswerLost`.
 
 Reply elements are read by :mod:`functions.leanplum_replies`, the same rule the results-file
-join uses. The key travels only in POST bodies (``getMultiResults`` too, though documented as a
-GET), never in a URL; no message quotes a URL or a library's exception text, and every message
-and body excerpt goes through :func:`functions.logs.redact`.
+join uses. Bodies are JSON, as Leanplum documents them. The key travels only in POST bodies
+(``getMultiResults`` too, though documented as a GET), never in a URL; no message quotes a URL
+or a library's exception text, and every message and body excerpt goes through
+:func:`functions.logs.redact`.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ class LeanplumClient:
             "POST",
             self.api_url,
             params={"action": "multi"},
-            data=self._payload("multi", params),
+            body=self._payload("multi", params),
             idempotent=False,
         )
         element = first_element(_json(response))
@@ -194,7 +195,7 @@ class LeanplumClient:
             "POST",
             self.api_url,
             params={"action": "getMultiResults"},
-            data=self._payload("getMultiResults", {"jobId": job_id}),
+            body=self._payload("getMultiResults", {"jobId": job_id}),
             idempotent=True,
         )
         element = first_element(_json(response))
@@ -235,16 +236,20 @@ class LeanplumClient:
         url: str,
         *,
         params: dict[str, str] | None = None,
-        data: dict[str, str] | None = None,
+        body: dict[str, str] | None = None,
         idempotent: bool,
     ) -> requests.Response:
-        """Send until a 2xx/3xx answer or an error :meth:`_should_retry` refuses to retry."""
+        """Send until a 2xx/3xx answer or an error :meth:`_should_retry` refuses to retry.
+
+        A ``body`` goes as ``application/json``, one of the two body types Leanplum's API
+        reference documents (the other is multipart/form-data); form-urlencoded is not one.
+        """
         attempt = 0
         while True:
             error: LeanplumError
             try:
                 response = self._session.request(
-                    method, url, params=params, data=data, timeout=self.TIMEOUT
+                    method, url, params=params, json=body, timeout=self.TIMEOUT
                 )
             except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as exc:
                 error = _transport_error(what, exc)

@@ -7,8 +7,14 @@ string compared in another module.
 
 States of the import record (what the importer has done)::
 
-    RECEIVED -> VALIDATED -> JOB_STARTING -> JOB_STARTED -> FINISHED | FAILED | TIMED_OUT
+    RECEIVED -> VALIDATED -> [QUEUED <->] JOB_STARTING -> JOB_STARTED -> FINISHED | FAILED
+        |                   |                                          | TIMED_OUT
+        |                   \\-> DRY_RUN (routed to no app: validated and reported only)
         \\-> REJECTED | DUPLICATE | SUPERSEDED | FAILED        (no job)
+
+QUEUED is a file waiting for a job slot (``MAX_RUNNING_JOBS``): the start queue's task asks
+again with backoff. A split file may go back and forth between QUEUED and JOB_STARTING, one
+part per free slot; it is JOB_STARTED once every part has its job.
 
 Statuses of the result message (what a subscriber acts on), and the one state each comes from:
 
@@ -24,6 +30,8 @@ REJECTED       REJECTED (the validator refused the file)
 DUPLICATE      DUPLICATE (identical bytes already imported under this name)
 SUPERSEDED     SUPERSEDED (a newer upload of the same name replaced this version before its
                job started; the newer version has its own event and result)
+DRY_RUN        DRY_RUN (the name is routed to no app: validated, rewritten and reported,
+               with every count, and never sent)
 =============  =========================================================================
 
 So a reader never has to combine the two: a FINISHED record always has a SUCCEEDED or PARTIAL
@@ -49,6 +57,7 @@ class State(StrEnum):
 
     RECEIVED = "RECEIVED"
     VALIDATED = "VALIDATED"
+    QUEUED = "QUEUED"
     JOB_STARTING = "JOB_STARTING"
     JOB_STARTED = "JOB_STARTED"
     FINISHED = "FINISHED"
@@ -57,6 +66,7 @@ class State(StrEnum):
     REJECTED = "REJECTED"
     DUPLICATE = "DUPLICATE"
     SUPERSEDED = "SUPERSEDED"
+    DRY_RUN = "DRY_RUN"
 
     @property
     def terminal(self) -> bool:
@@ -73,6 +83,7 @@ class Status(StrEnum):
     TIMED_OUT = "TIMED_OUT"
     DUPLICATE = "DUPLICATE"
     SUPERSEDED = "SUPERSEDED"
+    DRY_RUN = "DRY_RUN"
 
 
 TERMINAL_STATES = frozenset(
@@ -83,6 +94,7 @@ TERMINAL_STATES = frozenset(
         State.REJECTED,
         State.DUPLICATE,
         State.SUPERSEDED,
+        State.DRY_RUN,
     }
 )
 
@@ -94,22 +106,33 @@ STATUSES_OF_STATE: dict[State, frozenset[Status]] = {
     State.REJECTED: frozenset({Status.REJECTED}),
     State.DUPLICATE: frozenset({Status.DUPLICATE}),
     State.SUPERSEDED: frozenset({Status.SUPERSEDED}),
+    State.DRY_RUN: frozenset({Status.DRY_RUN}),
 }
 
 # Before a job exists, a delivery that takes over an expired lease starts the file again from
 # its download, so every pre-job state may reach every pre-job outcome.
 _PRE_JOB_OUTCOMES = frozenset(
-    {State.VALIDATED, State.REJECTED, State.DUPLICATE, State.SUPERSEDED, State.FAILED}
+    {
+        State.VALIDATED,
+        State.REJECTED,
+        State.DUPLICATE,
+        State.SUPERSEDED,
+        State.FAILED,
+        State.DRY_RUN,
+    }
 )
 
 #: The one table of allowed moves. Saving a record in its own state is always allowed (a lease,
 #: a URI, the published mark); every other move not listed here is a bug.
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.RECEIVED: _PRE_JOB_OUTCOMES,
-    State.VALIDATED: _PRE_JOB_OUTCOMES | {State.JOB_STARTING},
-    # Leanplum made no job (429, 5xx, unreachable): back to VALIDATED for a redelivery. A job
-    # may exist after a lost answer: FAILED, never a second attempt.
-    State.JOB_STARTING: frozenset({State.JOB_STARTED, State.VALIDATED, State.FAILED}),
+    State.VALIDATED: _PRE_JOB_OUTCOMES | {State.JOB_STARTING, State.QUEUED},
+    # Waiting for a slot: it starts, is replaced by a newer upload, waits too long, or fails.
+    State.QUEUED: frozenset({State.JOB_STARTING, State.SUPERSEDED, State.TIMED_OUT, State.FAILED}),
+    # Leanplum made no job (429, 5xx, unreachable): back to QUEUED for the start queue to try
+    # again; a split file with parts left to start goes back to QUEUED too. A job may exist
+    # after a lost answer: FAILED, never a second attempt.
+    State.JOB_STARTING: frozenset({State.JOB_STARTED, State.QUEUED, State.FAILED}),
     State.JOB_STARTED: frozenset({State.FINISHED, State.FAILED, State.TIMED_OUT}),
     **{state: frozenset() for state in TERMINAL_STATES},
 }

@@ -103,8 +103,11 @@ class ObjectStore(Protocol):
         """
         ...
 
-    def delete(self, bucket: str, name: str) -> bool:
-        """Delete the live object; False when there was none."""
+    def delete(self, bucket: str, name: str, if_generation_match: int | None = None) -> bool:
+        """Delete the live object; False when there was none.
+
+        :raises PreconditionFailed: the live generation is not ``if_generation_match``.
+        """
         ...
 
     def list(self, bucket: str, prefix: str) -> list[ObjectInfo]:

@@ -45,10 +45,27 @@ def poll_payload(record: ImportRecord) -> dict[str, str]:
     return {"bucket": record.bucket, "object": record.object, "generation": str(record.generation)}
 
 
+def start_task_id(record: ImportRecord) -> str:
+    """One start task per file version (Cloud Tasks refuses a second of the same name)."""
+    version = f"{record.bucket}/{record.object}#{record.generation}"
+    return f"start-{record.generation}-{hashlib.sha256(version.encode()).hexdigest()[:32]}"
+
+
+def start_payload(record: ImportRecord) -> dict[str, str]:
+    """A start task's body: the file version and the step the poller function takes."""
+    return {**poll_payload(record), "step": "start"}
+
+
 class PollScheduler(Protocol):
     """Makes sure a file's poll task exists; returns the task's full name."""
 
     def ensure_poll(self, record: ImportRecord) -> str: ...
+
+
+class StartScheduler(Protocol):
+    """Makes sure a queued file's start task exists; returns the task's full name."""
+
+    def ensure_start(self, record: ImportRecord) -> str: ...
 
 
 class CloudTasksPollScheduler:
@@ -72,8 +89,12 @@ class CloudTasksPollScheduler:
     def ensure_poll(self, record: ImportRecord) -> str:
         """Create the poll task of ``record``'s jobs; a duplicate is not an error."""
         name = f"{self.queue}/tasks/{task_id_for(record.job_ids)}"
+        self._create(self.queue, name, poll_payload(record), self.first_delay_seconds)
+        return name
+
+    def _create(self, queue: str, name: str, payload: dict[str, str], delay: float) -> None:
         schedule = timestamp_pb2.Timestamp()
-        schedule.FromDatetime(datetime.now(UTC) + timedelta(seconds=self.first_delay_seconds))
+        schedule.FromDatetime(datetime.now(UTC) + timedelta(seconds=delay))
         task = tasks_v2.Task(
             name=name,
             schedule_time=schedule,
@@ -82,12 +103,27 @@ class CloudTasksPollScheduler:
                 http_method=tasks_v2.HttpMethod.POST,
                 url=self.poller_url,
                 headers={"Content-Type": "application/json"},
-                body=json.dumps(poll_payload(record)).encode(),
+                body=json.dumps(payload).encode(),
                 oidc_token=tasks_v2.OidcToken(
                     service_account_email=self.service_account, audience=self.poller_url
                 ),
             ),
         )
         with contextlib.suppress(gexc.AlreadyExists):
-            self._client.create_task(parent=self.queue, task=task)
+            self._client.create_task(parent=queue, task=task)
+
+
+class CloudTasksStartScheduler(CloudTasksPollScheduler):
+    """:class:`StartScheduler` on the start queue: same URL and token as the poll tasks, the
+    poller function tells the two apart by the body's ``step``."""
+
+    def __init__(self, client: tasks_v2.CloudTasksClient, *, start_queue: str, poller_url: str,
+                 service_account: str) -> None:  # fmt: skip
+        super().__init__(client, queue=start_queue, poller_url=poller_url,
+                         service_account=service_account, first_delay_seconds=0)  # fmt: skip
+
+    def ensure_start(self, record: ImportRecord) -> str:
+        """Create the start task of a queued file; a duplicate is not an error."""
+        name = f"{self.queue}/tasks/{start_task_id(record)}"
+        self._create(self.queue, name, start_payload(record), 0)
         return name

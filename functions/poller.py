@@ -14,13 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.errors import StaleGenerationError
+from functions.file_end import end_file
 from functions.import_record import ImportRecord
+from functions.job_start import slots_of
 from functions.leanplum import JobStatus, LeanplumError, RequestRejected
 from functions.lifecycle import State, Status, publish_pending
 from functions.logs import info, warning
 from functions.naming import reports_dir
 from functions.objects import AccessDenied, ObjectNotFound, gs_uri, write_once
-from functions.results import LeanplumCounts, finish
+from functions.queued_start import handle_start
+from functions.results import LeanplumCounts
 from functions.results_join import JoinedResults, join_results
 from functions.services import LeanplumApi, PollerServices
 
@@ -126,6 +129,9 @@ def handle_poll(
     if record is None:
         warning("No import record for this task", step="poll", **fields)
         return PollOutcome(200, "no import record: nothing to do")
+    if payload.get("step") == "start":
+        status, text = handle_start(record, services)
+        return PollOutcome(status, text)
     if record.terminal:
         publish_pending(record, records=services.records, publisher=services.publisher)
         info(
@@ -143,7 +149,7 @@ def handle_poll(
     except StaleGenerationError:
         return PollOutcome(503, "another poll of this file is running")
     last = record.poll_attempts >= services.config.poll_max_attempts
-    client = services.leanplum()
+    client = services.leanplum(record.app)
     try:
         return _poll(record, services, client, last=last)
     except Exception as exc:
@@ -155,8 +161,7 @@ def handle_poll(
         fresh = services.records.reload(record) or record
         if fresh.terminal:
             return PollOutcome(200, f"already {fresh.state}")
-        finish(fresh, State.FAILED, reason=reason, records=services.records,
-               publisher=services.publisher)  # fmt: skip
+        end_file(fresh, State.FAILED, reason, services)
         return PollOutcome(200, Status.FAILED.value)
     finally:
         client.close()
@@ -173,6 +178,7 @@ def _poll(
         statuses = [client.job_status(job_id) for job_id in record.job_ids]
         running = [job for job, s in zip(record.job_ids, statuses, strict=True) if s.running]
         if running and not (overdue or last):
+            _give_back_ended_slots(record, services, statuses)
             info(
                 "Job still running",
                 step="poll",
@@ -257,14 +263,26 @@ def _conclude(
         warnings_by_message=dict(joined.warnings_by_message) if joined else {},
         files=[url for s in statuses for url in s.files],
     )
-    finish(
-        record,
-        decision.state,
-        status=decision.status,
-        reason=decision.reason,
-        leanplum=counts,
-        jobs=jobs,
-        records=services.records,
-        publisher=services.publisher,
-    )
+    end_file(record, decision.state, decision.reason, services, status=decision.status,
+             leanplum=counts, jobs=jobs)  # fmt: skip
     return PollOutcome(200, decision.status.value)
+
+
+def _give_back_ended_slots(
+    record: ImportRecord, services: PollerServices, statuses: list[JobStatus]
+) -> None:
+    """A part whose job ended frees its slot at once, though the file's other jobs still run:
+    a split file larger than the cap could otherwise never start its last parts."""
+    by_job = {part.job_id: part for part in record.parts if part.job_id}
+    ended = [
+        by_job[job]
+        for job, s in zip(record.job_ids, statuses, strict=True)
+        if not s.running and job in by_job and by_job[job].slot and not by_job[job].ended
+    ]
+    if not ended:
+        return
+    slots = slots_of(services)
+    for part in ended:
+        slots.give_back(part.slot or "")
+        part.ended = True
+    services.records.save(record)

@@ -17,6 +17,7 @@ from typing import Any
 from google.cloud.pubsub import PublisherClient
 
 from functions.import_record import ImportRecord, now_iso
+from functions.leanplum_apps import DEFAULT_APP
 from functions.lifecycle import Publisher, RecordKeeper, State, Status, conclude
 
 SCHEMA_ID = "leanplum-import-result/v1"
@@ -116,8 +117,24 @@ def build_message(
             "finished_at": finished_at,
             "seconds_upload_to_result": _seconds_between(timings.uploaded_at, finished_at),
             "seconds_job": _seconds_between(timings.job_started_at, finished_at),
+            "queued_at": timings.queued_at,
+            "seconds_queued": _seconds_queued(record),
         },
+        "app": {"name": record.app or DEFAULT_APP, "app_id": record.app_id},
+        "leanplum_bucket": (
+            {"copies": record.leanplum_copies, "deleted": record.leanplum_copies_deleted}
+            if record.leanplum_copies
+            else None
+        ),
     }
+
+
+def _seconds_queued(record: ImportRecord) -> float | None:
+    """Time spent waiting for a job slot: 0 when the file never waited, ``None`` when it waited
+    and no job started (the time it waited is in ``reason``)."""
+    if record.timings.queued_at is None:
+        return 0.0 if record.timings.job_started_at else None
+    return _seconds_between(record.timings.queued_at, record.timings.job_started_at)
 
 
 class PubSubPublisher:
@@ -155,6 +172,7 @@ DEFAULT_STATUS: dict[State, Status | None] = {
     State.REJECTED: Status.REJECTED,
     State.DUPLICATE: Status.DUPLICATE,
     State.SUPERSEDED: Status.SUPERSEDED,
+    State.DRY_RUN: Status.DRY_RUN,
 }
 
 

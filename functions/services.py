@@ -17,8 +17,11 @@ from functions.config import IngestConfig, PollerConfig
 from functions.leanplum import JobStatus
 from functions.lifecycle import Publisher
 from functions.objects import ObjectStore
-from functions.poll_tasks import PollScheduler
+from functions.poll_tasks import PollScheduler, StartScheduler
 from functions.records import RecordStore
+
+#: A Leanplum client for an app named in a record (``None``: the default app).
+LeanplumFactory = Callable[[str | None], "LeanplumApi"]
 
 
 class LeanplumApi(Protocol):
@@ -42,7 +45,8 @@ class IngestServices:
     records: RecordStore
     publisher: Publisher
     polls: PollScheduler
-    leanplum: Callable[[], LeanplumApi]
+    starts: StartScheduler | None
+    leanplum: LeanplumFactory
     #: Seconds since the epoch, for leases (unit tests move it forward instead of waiting).
     clock: Callable[[], float] = field(default=time.time)
 
@@ -55,7 +59,33 @@ class PollerServices:
     objects: ObjectStore
     records: RecordStore
     publisher: Publisher
-    leanplum: Callable[[], LeanplumApi]
+    polls: PollScheduler
+    leanplum: LeanplumFactory
+    #: The poller serves the start queue's tasks, which wait by answering 503: it makes none.
+    starts: StartScheduler | None = None
+    clock: Callable[[], float] = field(default=time.time)
     #: Locally, checks the emulator-signed token for an audience (``None`` in the cloud, where
     #: Cloud Run and IAM check the real one before the function runs).
     verify_task_token: Callable[[str, str], str | None] | None = None
+
+
+class StartServices(Protocol):
+    """What starting a file's jobs needs: both functions start files (the ingest at once when a
+    slot is free, the poller from the start queue), through :mod:`functions.job_start`."""
+
+    @property
+    def config(self) -> IngestConfig | PollerConfig: ...
+    @property
+    def objects(self) -> ObjectStore: ...
+    @property
+    def records(self) -> RecordStore: ...
+    @property
+    def publisher(self) -> Publisher: ...
+    @property
+    def polls(self) -> PollScheduler: ...
+    @property
+    def starts(self) -> StartScheduler | None: ...
+    @property
+    def leanplum(self) -> LeanplumFactory: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...

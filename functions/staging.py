@@ -20,7 +20,7 @@ from functions.events import FinalizedObject
 from functions.import_record import ImportRecord, Part
 from functions.lifecycle import State
 from functions.logs import info, warning
-from functions.naming import archive_name, parts_dir, reports_dir
+from functions.naming import PARTS_PREFIX, archive_name, parts_dir, reports_dir
 from functions.objects import (
     ObjectNotFound,
     ObjectStore,
@@ -268,3 +268,31 @@ def prepare_parts(
         path.unlink()  # uploaded: free its share of the memory-backed /tmp at once
         record.parts.append(Part(name, part.rows, part.bytes, gs_uri(state, name), bucket=state))
     info("Split into parts", step="split", parts=len(record.parts), **obj.fields)
+
+
+def copy_for_leanplum(record: ImportRecord, services: IngestServices) -> None:
+    """With ``LEANPLUM_BUCKET`` set, copy each part there (server-side) for ``multi`` to name.
+
+    Create-only at a name derived from the version, so a retry after a crash finds its own copy.
+    The parts in the state bucket stay the importer's reference (the results join reads them).
+    """
+    config = services.config
+    if config.leanplum_bucket is None:
+        return
+    state = config.state_bucket
+    for part in record.parts:
+        if part.leanplum_copy:
+            continue
+        name = config.leanplum_bucket_prefix + part.file.removeprefix(PARTS_PREFIX)
+        source = services.objects.stat(part.bucket or state, part.file)
+        if source is None:
+            raise ObjectNotFound(f"{gs_uri(state, part.file)}: the part vanished before its copy")
+        try:
+            services.objects.copy(part.bucket or state, part.file, source.generation,
+                                  config.leanplum_bucket, name)  # fmt: skip
+        except PreconditionFailed:
+            pass  # copied by an earlier attempt of this version (same name, same bytes)
+        part.leanplum_copy = gs_uri(config.leanplum_bucket, name)
+    services.records.save(record)
+    info("Copied the files for Leanplum", step="copy", copies=record.leanplum_copies,
+         **record.fields)  # fmt: skip

@@ -23,7 +23,8 @@ from functions.access import BucketRole
 from functions.config import IngestConfig, PollerConfig
 from functions.import_record import ImportRecord, now_iso
 from functions.leanplum import JobStatus, LeanplumError
-from functions.poll_tasks import poll_payload, task_id_for
+from functions.leanplum_apps import AppRoutes
+from functions.poll_tasks import poll_payload, start_payload, start_task_id, task_id_for
 from functions.poller import PollOutcome
 from functions.records import RecordStore
 from functions.services import IngestServices, PollerServices
@@ -31,8 +32,10 @@ from tests.unit.memory_store import GuardedStore, MemoryStore
 
 BUCKET = "landing"
 STATE = "importer-state"
-ROLES: dict[str, BucketRole] = {BUCKET: "landing", STATE: "state"}
+LEANPLUM_BUCKET = "leanplum-given"
+ROLES: dict[str, BucketRole] = {BUCKET: "landing", STATE: "state", LEANPLUM_BUCKET: "leanplum"}
 QUEUE = "projects/p/locations/l/queues/poll"
+START_QUEUE = "projects/p/locations/l/queues/start"
 TASK_HEADERS = {
     "X-CloudTasks-QueueName": "poll",
     "X-CloudTasks-TaskName": "poll-task",
@@ -60,12 +63,18 @@ class MemoryPollScheduler:
     """Cloud Tasks' one rule that matters here: a task name is accepted once."""
 
     tasks: dict[str, dict[str, str]] = field(default_factory=dict)
+    start_tasks: dict[str, dict[str, str]] = field(default_factory=dict)
     attempts: int = 0
 
     def ensure_poll(self, record: ImportRecord) -> str:
         self.attempts += 1
         name = f"{QUEUE}/tasks/{task_id_for(record.job_ids)}"
         self.tasks.setdefault(name, poll_payload(record))
+        return name
+
+    def ensure_start(self, record: ImportRecord) -> str:
+        name = f"{START_QUEUE}/tasks/{start_task_id(record)}"
+        self.start_tasks.setdefault(name, start_payload(record))
         return name
 
 
@@ -81,6 +90,10 @@ class FakeLeanplum:
     store: MemoryStore
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     multi_calls: list[tuple[str, str]] = field(default_factory=list)
+    #: The app each ``multi`` was sent for, in order (``None``: the default app).
+    multi_apps: list[str | None] = field(default_factory=list)
+    #: The app of the client handed out last (set by the harness's factory).
+    app: str | None = None
     start_errors: list[Exception] = field(default_factory=list)
     status_errors: list[Exception] = field(default_factory=list)
     job_states: dict[str, str] = field(default_factory=dict)
@@ -90,6 +103,7 @@ class FakeLeanplum:
 
     def start_import(self, bucket: str, file: str) -> str:
         self.multi_calls.append((bucket, file))
+        self.multi_apps.append(self.app)
         if self.start_errors:
             raise self.start_errors.pop(0)
         rows = list(csv.reader(io.StringIO(self.store.data(bucket, file).decode())))[1:]
@@ -134,6 +148,11 @@ class Harness:
     lease_seconds: int = 540
     duplicate_policy: str = "skip"
     max_decompressed_bytes: int = 2_000_000_000
+    max_running_jobs: int = 5
+    max_queued_seconds: int = 259_200
+    leanplum_bucket: str | None = None
+    leanplum_bucket_cleanup: bool = True
+    routes: AppRoutes = field(default_factory=lambda: AppRoutes.single("app", "dev-key-unit"))
     leanplum: FakeLeanplum = field(init=False)
 
     def __post_init__(self) -> None:
@@ -153,6 +172,8 @@ class Harness:
             tasks_queue=QUEUE,
             poller_url="http://poller",
             tasks_service_account="t@p.iam.gserviceaccount.com",
+            start_queue=START_QUEUE,
+            **self._shared_config(),
             incoming_prefix="incoming/",
             old_event_policy="move",
             max_future_seconds=600,
@@ -174,9 +195,25 @@ class Harness:
             RecordStore(self.ingest_view, STATE),
             self.publisher,
             self.polls,
-            lambda: self.leanplum,
+            self.polls,
+            self.leanplum_for,
             clock=lambda: self.now,
         )
+
+    def _shared_config(self) -> dict[str, Any]:
+        return {
+            "max_running_jobs": self.max_running_jobs,
+            "max_queued_seconds": self.max_queued_seconds,
+            "leanplum_bucket": self.leanplum_bucket,
+            "leanplum_bucket_prefix": "leanplum-importer/",
+            "leanplum_bucket_cleanup": self.leanplum_bucket_cleanup,
+            "leanplum_app_routes": self.routes,
+            "leanplum_app_ids": {},
+        }
+
+    def leanplum_for(self, app: str | None) -> FakeLeanplum:
+        self.leanplum.app = app
+        return self.leanplum
 
     def poller_services(self, deadline: int = 86_400, attempts: int = 160) -> PollerServices:
         config = PollerConfig(
@@ -185,12 +222,23 @@ class Harness:
             "http://x",
             "projects/p/topics/r",
             state_bucket=STATE,
+            tasks_queue=QUEUE,
+            poller_url="http://poller",
+            tasks_service_account="t@p.iam.gserviceaccount.com",
+            **self._shared_config(),
+            poll_first_delay_seconds=15,
             poll_deadline_seconds=deadline,
             poll_max_attempts=attempts,
         )
         view = self.poller_view
         return PollerServices(
-            config, view, RecordStore(view, STATE), self.publisher, lambda: self.leanplum
+            config,
+            view,
+            RecordStore(view, STATE),
+            self.publisher,
+            self.polls,
+            self.leanplum_for,
+            clock=lambda: self.now,
         )
 
     # -- what the outside world does --------------------------------------------------------
@@ -219,6 +267,11 @@ class Harness:
         payload = {"bucket": BUCKET, "object": name, "generation": str(generation)}
         headers = {**TASK_HEADERS, "X-CloudTasks-TaskRetryCount": str(retry_count)}
         return poller.handle_poll(payload, headers, self.poller_services(**kwargs))
+
+    def start(self, name: str, generation: int) -> PollOutcome:
+        """One attempt of the file's start task (the start queue calls the poller function)."""
+        payload = {"bucket": BUCKET, "object": name, "generation": str(generation), "step": "start"}
+        return poller.handle_poll(payload, TASK_HEADERS, self.poller_services())
 
     def record(self, name: str, generation: int) -> ImportRecord:
         found = self.records.load(BUCKET, name, generation)

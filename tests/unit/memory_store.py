@@ -148,8 +148,10 @@ class MemoryStore:
             raise PreconditionFailed(f"gs://{bucket}/{destination}: the retry met its own copy")
         return info
 
-    def delete(self, bucket: str, name: str) -> bool:
+    def delete(self, bucket: str, name: str, if_generation_match: int | None = None) -> bool:
         self._enter("delete", name)
+        if if_generation_match is not None and (bucket, name) in self.live:
+            self._check_precondition(bucket, name, if_generation_match)
         return self.live.pop((bucket, name), None) is not None
 
     def list(self, bucket: str, prefix: str) -> list[ObjectInfo]:
@@ -263,9 +265,9 @@ class GuardedStore:
         self._check("copy to", destination_bucket, destination, write=True)
         return self.store.copy(bucket, name, generation, destination_bucket, destination)
 
-    def delete(self, bucket: str, name: str) -> bool:
+    def delete(self, bucket: str, name: str, if_generation_match: int | None = None) -> bool:
         self._check("delete", bucket, name, write=True)
-        return self.store.delete(bucket, name)
+        return self.store.delete(bucket, name, if_generation_match)
 
     def list(self, bucket: str, prefix: str) -> list[ObjectInfo]:
         self._check("list", bucket, prefix, write=False)

@@ -28,12 +28,16 @@ def test_a_whole_import_stays_inside_each_functions_rows() -> None:
 
 
 def test_a_read_outside_the_table_fails_in_a_unit_test() -> None:
-    """The class of the cloud-only bug: the poller read the upload under the incoming prefix,
-    which its grants do not cover (403 in the cloud, nothing locally)."""
+    """The class of the cloud-only bug: a function reads what its grants do not cover (403 in
+    the cloud, nothing locally). The poller may stat uploads, never write them or read the
+    archive."""
     h = Harness()
     h.upload(NAME, b"x")
-    with pytest.raises(AccessDenied, match="poller may not download gs://landing/incoming/"):
-        h.poller_view.download(BUCKET, NAME, None, open("/dev/null", "wb"))  # noqa: SIM115
+    h.store.put(STATE, "importer/archive/x.csv", b"x")
+    with pytest.raises(
+        AccessDenied, match="poller may not download gs://importer-state/importer/a"
+    ):
+        h.poller_view.download(STATE, "importer/archive/x.csv", None, open("/dev/null", "wb"))  # noqa: SIM115
     with pytest.raises(AccessDenied):
         h.ingest_view.write(BUCKET, "importer/records/x.json", b"{}", if_generation_match=None,
                             content_type="application/json")  # fmt: skip

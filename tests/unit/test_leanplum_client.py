@@ -102,9 +102,13 @@ def make(*steps: Step, jitter: Any = float) -> tuple[LeanplumClient, FakeTranspo
 
 
 def form(request: requests.PreparedRequest, part: str = "body") -> dict[str, str]:
-    text = urlsplit(request.url or "").query if part == "query" else request.body
-    text = text.decode() if isinstance(text, bytes) else text or ""
-    return {k: v[0] for k, v in parse_qs(text).items()}
+    """The query string's parameters, or the JSON body's (the only body type sent)."""
+    if part == "query":
+        return {k: v[0] for k, v in parse_qs(urlsplit(request.url or "").query).items()}
+    assert request.headers["Content-Type"] == "application/json"
+    body = request.body.decode() if isinstance(request.body, bytes) else request.body or ""
+    parsed: dict[str, str] = json.loads(body)
+    return parsed
 
 
 def element(**fields: Any) -> dict[str, Any]:
@@ -134,7 +138,7 @@ ANSWERS: dict[str, tuple[Reply, Any]] = {
 }
 
 
-def test_start_import_posts_the_documented_form_once_and_returns_the_job_id() -> None:
+def test_start_import_posts_a_documented_json_body_once_and_returns_the_job_id() -> None:
     client, transport, sleeps = make((200, JOB))
     assert client.start_import("bucket", "in/a.csv") == "job-1"
     [request] = transport.sent

@@ -28,15 +28,20 @@ from tests.unit.memory_store import Crash, MemoryStore
 ALLOWED = {
     (State.RECEIVED, State.VALIDATED),
     (State.VALIDATED, State.JOB_STARTING),
+    (State.VALIDATED, State.QUEUED),
+    (State.QUEUED, State.JOB_STARTING),
+    (State.QUEUED, State.SUPERSEDED),
+    (State.QUEUED, State.TIMED_OUT),
+    (State.QUEUED, State.FAILED),
     (State.JOB_STARTING, State.JOB_STARTED),
-    (State.JOB_STARTING, State.VALIDATED),
+    (State.JOB_STARTING, State.QUEUED),
     (State.JOB_STARTING, State.FAILED),
     (State.JOB_STARTED, State.FINISHED),
     (State.JOB_STARTED, State.FAILED),
     (State.JOB_STARTED, State.TIMED_OUT),
     *{(pre, end) for pre in (State.RECEIVED, State.VALIDATED)
       for end in (State.REJECTED, State.DUPLICATE, State.SUPERSEDED, State.FAILED,
-                  State.VALIDATED)},
+                  State.VALIDATED, State.DRY_RUN)},
 }  # fmt: skip
 
 

@@ -18,6 +18,7 @@ ENV = {
     "TASKS_QUEUE": "projects/p/locations/l/queues/q",
     "POLLER_URL": "http://127.0.0.1:1/",
     "TASKS_SERVICE_ACCOUNT": "tasks@p.iam.gserviceaccount.com",
+    "START_QUEUE": "projects/p/locations/l/queues/starts",
     # Clients are built when a function first runs; pointed at a closed port they build
     # without credentials and never connect in these tests.
     "STORAGE_EMULATOR_HOST": "http://127.0.0.1:1",
