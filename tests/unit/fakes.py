@@ -97,6 +97,8 @@ class FakeLeanplum:
     start_errors: list[Exception] = field(default_factory=list)
     status_errors: list[Exception] = field(default_factory=list)
     job_states: dict[str, str] = field(default_factory=dict)
+    #: What a job not named in ``job_states`` reports (RUNNING keeps every job at work).
+    default_state: str = "FINISHED"
     warn_rows: set[int] = field(default_factory=set)
     closed: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -108,7 +110,7 @@ class FakeLeanplum:
             raise self.start_errors.pop(0)
         rows = list(csv.reader(io.StringIO(self.store.data(bucket, file).decode())))[1:]
         job_id = f"job-{next(self._ids)}"
-        self.jobs[job_id] = {"bucket": bucket, "file": file, "rows": len(rows)}
+        self.jobs[job_id] = {"bucket": bucket, "file": file, "rows": len(rows), "app": self.app}
         return job_id
 
     def job_status(self, job_id: str) -> JobStatus:
@@ -117,7 +119,7 @@ class FakeLeanplum:
         job = self.jobs.get(job_id)
         if job is None:
             raise LeanplumError(f"unknown job {job_id}")
-        state = self.job_states.get(job_id, "FINISHED")
+        state = self.job_states.get(job_id, self.default_state)
         if state != "FINISHED":
             return JobStatus(state=state, error="Job failed (fake)" if state == "FAILED" else None)
         failures = len([n for n in self.warn_rows if n <= job["rows"]])
