@@ -75,10 +75,9 @@ def test_a_burst_never_runs_more_jobs_than_the_cap_and_every_file_ends_once() ->
     assert len(h.polls.start_tasks) == 7
     drive(h, generations)
     assert len(h.leanplum.jobs) == 10
-    assert sorted(j["file"] for j in h.leanplum.jobs.values()) == sorted(
-        set(j["file"] for j in h.leanplum.jobs.values())
-    )
-    for i, generation in enumerate(generations):
+    files = [j["file"] for j in h.leanplum.jobs.values()]
+    assert len(files) == len(set(files))  # one job per file
+    for i in range(len(generations)):
         [message] = h.messages_for(names(i))
         assert message["status"] == "SUCCEEDED"
         timings = message["timings"]
@@ -146,8 +145,8 @@ def test_a_slot_left_by_a_killed_owner_is_taken_back_by_the_next_file() -> None:
 
 def test_a_slot_whose_owner_ended_without_giving_it_back_is_reclaimed() -> None:
     h = Harness(max_running_jobs=1)
-    h.store.put(STATE, SLOTS_PREFIX + "0",
-                b'{"bucket":"landing","object":"incoming/gone.csv","generation":"7","part":0}')  # fmt: skip
+    owner = b'{"bucket":"landing","object":"incoming/gone.csv","generation":"7","part":0}'
+    h.store.put(STATE, SLOTS_PREFIX + "0", owner)
     generation = h.upload(names(0), events_csv())
     assert h.deliver(names(0), generation) == "job_started"
     assert len(slots(h)) == 1
