@@ -1,7 +1,9 @@
 """The ``/api`` actions: key checks, CSV jobs, polling, inline ``multi``, ``track``.
 
-``multi`` with ``createJob`` answers as soon as the object's metadata is read (missing: 404,
-too large: 400, storage down: 502); the rows are checked later by the job (see ``_jobs``).
+``multi`` with ``createJob`` answers as soon as the object's metadata is read (bucket not
+readable by Leanplum: 400, missing: 404, too large: 400, storage down: 502); the rows are
+checked later by the job (see ``_jobs``). A request acts for the app its ``appId`` names, once
+its ``clientKey`` proved to be one of that app's keys: jobs, polling and name limits are per app.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 
 from local_cloud.leanplum_sim import _gcs, _jobs
 from local_cloud.leanplum_sim._actions import SUPPORTED_ACTIONS, error, run_action
+from local_cloud.leanplum_sim._config import DEVELOPMENT, INVALID, PRODUCTION
 from local_cloud.leanplum_sim._jobs import SIMULATED_FAILURE, Job
 from local_cloud.leanplum_sim._state import SimState
 
 API_VERSION = "1.0.6"
-DEV, PROD = "development", "production"
+DEV, PROD = DEVELOPMENT, PRODUCTION
 MULTI_MAX_USERS = 50  # [DOC] inline multi limits
 MULTI_MAX_ACTIONS = 500
 
@@ -56,25 +59,27 @@ class Api:
         self.base_url = base_url
 
     def key_class(self, params: Mapping[str, Any]) -> str:
+        """``development``, ``production`` or ``invalid`` for the app ``appId`` names."""
         app_id, key = params.get("appId"), params.get("clientKey")
-        return self.state.identity.key_class(
+        return self.state.apps.key_class(
             app_id if isinstance(app_id, str) else None, key if isinstance(key, str) else None
         )
 
     def handle(self, params: Mapping[str, Any], key_class: str) -> Reply:
         try:
-            if key_class == "invalid":
+            if key_class == INVALID:
                 raise ApiError(403, "Invalid access key")
+            app_id = str(params["appId"])  # a valid key class implies a known app id
             _required(params, "apiVersion")
             action = _required(params, "action")
             if action == "multi":
                 if "createJob" in params or "gcsBucket" in params or "file" in params:
-                    return self._create_job(params, key_class)
-                return self._inline_multi(params, key_class)
+                    return self._create_job(app_id, params, key_class)
+                return self._inline_multi(app_id, params, key_class)
             if action == "getMultiResults":
-                return self._get_multi_results(params, key_class)
+                return self._get_multi_results(app_id, params, key_class)
             if action in SUPPORTED_ACTIONS:
-                return self._single(action, params, key_class)
+                return self._single(app_id, action, params, key_class)
             raise ApiError(400, f"Unknown action {action!r}")
         except ApiError as exc:
             return exc.reply()
@@ -85,7 +90,7 @@ class Api:
             raise ApiError(403, f"Invalid access key: {what} requires the {wanted} key")
 
     # multi with createJob ------------------------------------------------------------------
-    def _create_job(self, params: Mapping[str, Any], key_class: str) -> Reply:
+    def _create_job(self, app_id: str, params: Mapping[str, Any], key_class: str) -> Reply:
         self._need(key_class, DEV, "multi with createJob")
         if not _truthy(params.get("createJob")):
             raise ApiError(400, "createJob must be true to import a file")
@@ -95,6 +100,8 @@ class Api:
         if default_action is not None and default_action not in SUPPORTED_ACTIONS:
             raise ApiError(400, f"Unsupported defaultAction {default_action!r}")
         knobs = self.state.snapshot()
+        if not knobs.bucket_readable(bucket):  # refused before storage is touched
+            raise ApiError(400, f"Leanplum cannot read bucket {bucket}")
         try:  # only the metadata now; the job downloads the file when it runs
             info = _gcs.stat_object(bucket, name, max_bytes=knobs.max_file_bytes)
         except _gcs.ObjectMissing as exc:
@@ -105,6 +112,7 @@ class Api:
             raise ApiError(502, str(exc)) from None
         job = Job(
             job_id=self.state.new_job_id(),
+            app_id=app_id,
             bucket=bucket,
             file=name,
             generation=info.generation,
@@ -123,16 +131,17 @@ class Api:
             except (_gcs.ObjectMissing, _gcs.ObjectTooLarge, _gcs.StorageUnavailable) as exc:
                 raise _jobs.FileUnreadable(str(exc)) from None
 
-        context = _jobs.JobContext(read, self.state.catalog, frozenset(knobs.warn_events))
+        catalog = self.state.catalog(app_id)
+        context = _jobs.JobContext(read, catalog, frozenset(knobs.warn_events))
         self.state.add_job(job)
         _jobs.start(job, context)
         return Reply(200, {"response": [{"success": True, "jobId": job.job_id}]})
 
     # getMultiResults -----------------------------------------------------------------------
-    def _get_multi_results(self, params: Mapping[str, Any], key_class: str) -> Reply:
+    def _get_multi_results(self, app_id: str, params: Mapping[str, Any], key_class: str) -> Reply:
         self._need(key_class, DEV, "getMultiResults")
         job_id = _required(params, "jobId")
-        job = self.state.job(job_id)
+        job = self.state.job(job_id, app_id)  # another app's job is unknown to this app
         if job is None:
             raise ApiError(400, f"Unknown jobId {job_id!r}")
         state = job.state()
@@ -152,7 +161,7 @@ class Api:
         return Reply(200, {"response": [item]})
 
     # inline multi, track, setUserAttributes ------------------------------------------------
-    def _inline_multi(self, params: Mapping[str, Any], key_class: str) -> Reply:
+    def _inline_multi(self, app_id: str, params: Mapping[str, Any], key_class: str) -> Reply:
         self._need(key_class, PROD, "inline multi")
         data = params.get("data")
         if isinstance(data, str):
@@ -171,6 +180,7 @@ class Api:
             )
         knobs = self.state.snapshot()
         default_action = params.get("defaultAction")
+        catalog = self.state.catalog(app_id)
         now = time.time()
         results, records = [], []
         for item in data:
@@ -183,27 +193,27 @@ class Api:
             outcome = run_action(
                 action,
                 now=now,
-                catalog=self.state.catalog,
+                catalog=catalog,
                 warn_events=set(knobs.warn_events),
                 require_time=False,
             )
             results.append(outcome.result)
             if outcome.record is not None:
                 records.append(outcome.record)
-        self.state.record_events("multi", records)
+        self.state.record_events("multi", app_id, records)
         return Reply(200, {"response": results})
 
-    def _single(self, action: str, params: Mapping[str, Any], key_class: str) -> Reply:
+    def _single(self, app_id: str, action: str, params: Mapping[str, Any], key_class: str) -> Reply:
         self._need(key_class, PROD, action)
         knobs = self.state.snapshot()
         outcome = run_action(
             params,
             now=time.time(),
-            catalog=self.state.catalog,
+            catalog=self.state.catalog(app_id),
             warn_events=set(knobs.warn_events),
             require_time=False,
         )
         if outcome.record is not None:
-            self.state.record_events(action, [outcome.record])
+            self.state.record_events(action, app_id, [outcome.record])
         status = 200 if outcome.result.get("success") else 400
         return Reply(status, {"response": [outcome.result]})

@@ -39,6 +39,7 @@ _OK: dict[str, Any] = {"success": True}  # shared by every plain success: millio
 @dataclass
 class Job:
     job_id: str
+    app_id: str  # the app whose development key created it; only that app may poll it
     bucket: str
     file: str
     generation: int | None
@@ -56,6 +57,7 @@ class Job:
     created_at: float = field(default_factory=time.time)
     created_mono: float = field(default_factory=time.monotonic)
     started_at: float | None = None  # when the worker began reading the file
+    bytes_read: int | None = None  # how much of gs://bucket/file the worker read
     done: threading.Event = field(default_factory=threading.Event, repr=False)
     cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -104,10 +106,12 @@ class Job:
         """What ``GET /_sim/jobs`` shows: the true fate, and the counts so far while running."""
         return {
             "jobId": self.job_id,
+            "app_id": self.app_id,
             "bucket": self.bucket,
             "file": self.file,
             "generation": self.generation,
             "size": self.size,
+            "bytesRead": self.bytes_read,
             "defaultAction": self.default_action,
             "state": self.state(),
             "fate": self.fate.value,
@@ -165,6 +169,7 @@ def _work(job: Job, context: JobContext) -> None:
 
 def _check_rows(job: Job, context: JobContext) -> None:
     data = context.read()
+    job.bytes_read = len(data)
     now = time.time()
     catalog, warn_events, cancelled = context.catalog, context.warn_events, job.cancelled
     for count, row in enumerate(_csvfile.rows(_csvfile.decode(data), job.default_action)):

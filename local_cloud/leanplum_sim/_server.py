@@ -7,13 +7,14 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from local_cloud.leanplum_sim._api import Api, ApiError, Reply
-from local_cloud.leanplum_sim._config import AppIdentity, KnobError, Knobs
-from local_cloud.leanplum_sim._params import BadRequest, merge
+from local_cloud.leanplum_sim._config import AppIdentity, Apps, KnobError, Knobs
+from local_cloud.leanplum_sim._params import BadRequest, Params, media_type, merge, query_only
 from local_cloud.leanplum_sim._state import SimState
 from local_cloud.leanplum_sim.admin import SimulatorAdmin
 
@@ -27,6 +28,25 @@ SIMULATED_429 = "Too many requests (simulated)"
 
 def _error_body(message: str) -> dict[str, Any]:
     return {"response": [{"success": False, "error": {"message": message}}]}
+
+
+def _describe(merged: Params, key_class: str) -> dict[str, Any]:
+    """What a request entry records: never a key, and where each parameter came from (tests
+    check that a client puts ``action`` in the query string and the rest in a JSON body)."""
+    params = merged.values
+    app_id = params.get("appId")
+    return {
+        "action": params.get("action"),
+        "app_id": app_id if isinstance(app_id, str) else None,
+        "key_class": key_class,
+        "params": {k: v for k, v in params.items() if k not in SECRET_PARAMS},
+        "query_keys": merged.query_keys,
+        "body_keys": merged.body_keys,
+    }
+
+
+class _Unreadable(Exception):
+    """The body could not be read off the connection (too large, bad framing)."""
 
 
 class _Dropped(Exception):
@@ -49,10 +69,35 @@ class _Handler(BaseHTTPRequestHandler):
 
     # plumbing ------------------------------------------------------------------------------
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        """The whole body, by Content-Length or chunked; a body that cannot be read raises
+        :class:`_Unreadable` (the connection is then out of step and is closed)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._chunked()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise _Unreadable("Bad request: invalid Content-Length") from None
         if length > MAX_BODY_BYTES:
-            raise BadRequest("request body too large")
+            raise _Unreadable("Bad request: request body too large")
         return self.rfile.read(length) if length > 0 else b""
+
+    def _chunked(self) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            try:
+                size = int(self.rfile.readline(1024).split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _Unreadable("Bad request: invalid chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailer fields
+                return b"".join(parts)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise _Unreadable("Bad request: request body too large")
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)  # the CRLF after the chunk
 
     def _send(self, status: int, payload: Any, content_type: str = "application/json") -> None:
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -75,15 +120,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         url = urlsplit(self.path)
         try:
-            body = self._body() if self.command == "POST" else b""
+            body = self._body()  # a GET's body too, so a kept-alive connection stays in step
             if url.path in ("/api", "/api/"):
                 self._api(url.query, body)
             elif url.path.startswith("/_sim/"):
-                self._admin(url.path, body)
+                self._admin(url.path, url.query, body)
             else:
                 self._send(404, _error_body("Not found"))
         except _Dropped:
             self._drop()
+        except _Unreadable as exc:
+            self.close_connection = True
+            self._send(400, _error_body(str(exc)))
         except Exception as exc:  # answer 500 rather than hang the client
             self.log_error("internal error: %s", type(exc).__name__)
             self._send(500, _error_body("Internal error"))
@@ -93,19 +141,17 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         state = sim.state
         entry: dict[str, Any] = {"time": time.time(), "method": self.command, "path": "/api"}
+        content_type = self.headers.get("Content-Type", "")
+        entry["content_type"] = media_type(content_type) or None
+        reply: Reply | None = None
         try:
-            params = merge(query, self.headers.get("Content-Type", ""), body)
-        except BadRequest as exc:
-            params = merge(query, "", b"")
-            reply: Reply | None = ApiError(400, f"Bad request: {exc}").reply()
-        else:
-            reply = None
+            merged = merge(self.command, query, content_type, body)
+        except BadRequest as exc:  # refused whatever the key: the body could not be read
+            merged = query_only(query)
+            reply = ApiError(400, str(exc)).reply()
+        params = merged.values
         key_class = sim.api.key_class(params)
-        entry.update(
-            action=params.get("action"),
-            key_class=key_class,
-            params={k: v for k, v in params.items() if k not in SECRET_PARAMS},
-        )
+        entry.update(_describe(merged, key_class))
         knobs = state.snapshot()
         if knobs.latency_ms > 0:
             time.sleep(knobs.latency_ms / 1000)
@@ -129,17 +175,25 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(reply.status, reply.body)
 
     # /_sim ---------------------------------------------------------------------------------
-    def _admin(self, path: str, body: bytes) -> None:
+    def _admin(self, path: str, query: str, body: bytes) -> None:
         state = self.server.sim.state
         get, post = self.command == "GET", self.command == "POST"
         if get and (m := _RESULTS_RE.match(path)):
             self._results(m.group(1), int(m.group(2)))
         elif get and path == "/_sim/health":
             self._send(200, {"ok": True})
+        elif get and path == "/_sim/apps":
+            self._send(200, {"apps": state.apps.ids})
         elif get and path == "/_sim/requests":
             self._send(200, {"requests": state.requests()})
         elif get and path == "/_sim/jobs":
-            self._send(200, {"jobs": [j.summary() for j in state.jobs()]})
+            app_ids = parse_qs(query).get("app_id")
+            app_id = app_ids[-1] if app_ids else None
+            self._send(200, {"jobs": [j.summary() for j in state.jobs(app_id)]})
+        elif get and path == "/_sim/stats":
+            self._send(200, state.stats())
+        elif post and path == "/_sim/stats/reset":
+            self._send(200, state.reset_stats())
         elif get and (m := _JOB_RE.match(path)):
             job = state.job(m.group(1))
             self._send(*((200, job.summary()) if job else (404, {"error": "unknown job"})))
@@ -185,20 +239,25 @@ class _Server(ThreadingHTTPServer):
 
 
 class LeanplumSimulator:
-    """One simulator on ``host:port`` (port 0 picks a free one). Use :meth:`start`/:meth:`stop`."""
+    """One simulator on ``host:port`` (port 0 picks a free one). Use :meth:`start`/:meth:`stop`.
+
+    ``identity`` is the main app (development and production keys); ``extra_apps`` maps more
+    app ids to their development keys (CSV jobs and polling only). Keys are never logged.
+    """
 
     def __init__(
         self,
         identity: AppIdentity,
         knobs: Knobs | None = None,
         *,
+        extra_apps: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int | None = None,
         quiet: bool = True,
         public_url: str | None = None,
     ) -> None:
-        self.state = SimState(identity, knobs or Knobs(), seed)
+        self.state = SimState(Apps(identity, extra_apps), knobs or Knobs(), seed)
         self.api = Api(self.state, lambda: self.base_url)
         self._host, self._port, self._quiet = host, port, quiet
         self._public_url = public_url.rstrip("/") if public_url else None

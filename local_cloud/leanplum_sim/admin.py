@@ -50,9 +50,15 @@ class SimulatorAdmin:
         return f"SimulatorAdmin({self.base_url!r})"
 
     # plumbing ------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> Any:
         url = f"{self.base_url}{ADMIN_PREFIX}/{path}"
-        reply = http.request(method, url, json=body, timeout=self.timeout)
+        reply = http.request(method, url, json=body, params=query, timeout=self.timeout)
         if reply.status_code != 200:
             try:
                 message = str(reply.json().get("error", reply.text))
@@ -88,19 +94,53 @@ class SimulatorAdmin:
         config: dict[str, Any] = self._call("GET", "config")
         return config
 
-    # recordings ----------------------------------------------------------------------------
-    def requests(self, action: str | None = None) -> list[dict[str, Any]]:
-        """``/api`` requests in arrival order (keys never recorded), only ``action``'s if given.
+    def apps(self) -> list[str]:
+        """The app ids served (the main app first); never a key."""
+        apps: list[str] = self._call("GET", "apps")["apps"]
+        return apps
 
-        Each has ``seq``, ``time``, ``method``, ``action``, ``key_class``, ``params``,
-        ``status`` (None for a dropped reply) and ``fault`` when one was injected.
+    # job concurrency -----------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Job counters, exact at the instant of the call.
+
+        ``unfinished_jobs`` (PENDING or RUNNING, hung jobs included), ``peak_unfinished_jobs``
+        (the most at once since start, reset or :meth:`reset_stats`), ``pending_jobs``,
+        ``running_jobs``, ``jobs_created``, ``jobs_by_app`` (app id -> jobs created),
+        ``unfinished_by_app``, ``peak_unfinished_by_app`` and ``peak_since`` (Unix time).
+        """
+        stats: dict[str, Any] = self._call("GET", "stats")
+        return stats
+
+    def reset_stats(self) -> dict[str, Any]:
+        """Set the peaks to the number of jobs unfinished now (jobs created stay counted);
+        returns the counters as :meth:`stats` does."""
+        stats: dict[str, Any] = self._call("POST", "stats/reset")
+        return stats
+
+    # recordings ----------------------------------------------------------------------------
+    def requests(
+        self, action: str | None = None, *, app_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """``/api`` requests in arrival order (keys never recorded); only ``action``'s and
+        only those naming ``app_id`` if given.
+
+        Each has ``seq``, ``time``, ``method``, ``action``, ``app_id`` (the ``appId`` sent),
+        ``key_class``, ``params``, ``content_type`` (the body's media type, None without a
+        Content-Type header), ``query_keys`` and ``body_keys`` (where each parameter came
+        from), ``status`` (None for a dropped reply) and ``fault`` when one was injected.
         """
         entries: list[dict[str, Any]] = self._call("GET", "requests")["requests"]
-        return [e for e in entries if action is None or e.get("action") == action]
+        return [
+            e
+            for e in entries
+            if action in (None, e.get("action")) and app_id in (None, e.get("app_id"))
+        ]
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """Every CSV job's summary: its true fate, and its counts so far while it runs."""
-        jobs: list[dict[str, Any]] = self._call("GET", "jobs")["jobs"]
+    def jobs(self, app_id: str | None = None) -> list[dict[str, Any]]:
+        """Every CSV job's summary (only ``app_id``'s if given): its app, the bucket and file
+        it read, its true fate, and its counts so far while it runs."""
+        query = {"app_id": app_id} if app_id is not None else None
+        jobs: list[dict[str, Any]] = self._call("GET", "jobs", query=query)["jobs"]
         return jobs
 
     def job(self, job_id: str) -> dict[str, Any] | None:
@@ -113,8 +153,14 @@ class SimulatorAdmin:
             raise
         return job
 
-    def events(self, source: str | None = None) -> list[dict[str, Any]]:
+    def events(
+        self, source: str | None = None, *, app_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Applied actions (inline ones, then those of FINISHED jobs); only those of
-        ``source`` if given (``"track"``, ``"multi"``, ``"job:<id>"``)."""
+        ``source`` if given (``"track"``, ``"multi"``, ``"job:<id>"``) and of ``app_id``."""
         events: list[dict[str, Any]] = self._call("GET", "events")["events"]
-        return [e for e in events if source is None or e.get("source") == source]
+        return [
+            e
+            for e in events
+            if source in (None, e.get("source")) and app_id in (None, e.get("app_id"))
+        ]

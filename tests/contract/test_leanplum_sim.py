@@ -93,10 +93,13 @@ def csv_text(header: list[str], rows: list[list[Any]]) -> str:
 def call(
     sim: LeanplumSimulator, method: str = "GET", key: str = DEV, **params: Any
 ) -> requests.Response:
+    """GET: every parameter in the query string. POST: as the importer sends it, a JSON body
+    with every parameter and ``?action=<name>`` in the query string."""
     base = {"appId": APP, "clientKey": key, "apiVersion": "1.0.6"}
     if method == "GET":
         return requests.get(sim.api_url, params={**base, **params}, timeout=10)
-    return requests.post(sim.api_url, params=base, data=params, timeout=10)
+    query = {"action": params["action"]} if "action" in params else None
+    return requests.post(sim.api_url, params=query, json={**base, **params}, timeout=10)
 
 
 def create_job(sim: LeanplumSimulator, name: str, **extra: Any) -> str:
@@ -206,8 +209,11 @@ def _json_body(sim: LeanplumSimulator, fields: dict[str, str]) -> requests.Respo
     return requests.post(sim.api_url, json=fields, timeout=10)
 
 
-def _form(sim: LeanplumSimulator, fields: dict[str, str]) -> requests.Response:
-    return requests.post(sim.api_url, data=fields, timeout=10)
+def _chunked_json(sim: LeanplumSimulator, fields: dict[str, str]) -> requests.Response:
+    """A JSON body sent with Transfer-Encoding: chunked (a generator body), no Content-Length."""
+    chunks = iter([json.dumps(fields).encode()])
+    headers = {"Content-Type": "application/json"}
+    return requests.post(sim.api_url, data=chunks, headers=headers, timeout=10)
 
 
 def _query(sim: LeanplumSimulator, fields: dict[str, str]) -> requests.Response:
@@ -230,12 +236,12 @@ def _curl_style(sim: LeanplumSimulator, fields: dict[str, str]) -> requests.Resp
     [
         pytest.param(_multipart, id="multipart"),
         pytest.param(_json_body, id="json"),
-        pytest.param(_form, id="form-urlencoded"),
+        pytest.param(_chunked_json, id="json-chunked"),
         pytest.param(_query, id="query-string"),
         pytest.param(_curl_style, id="curl-form-with-json-header"),
     ],
 )
-def test_create_job_accepts_every_encoding(
+def test_create_job_accepts_every_documented_encoding(
     sim: LeanplumSimulator, bucket: storage.Bucket, send: Callable[..., requests.Response]
 ) -> None:
     name = upload(bucket, NOW_CSV.format(t=int(time.time())))
@@ -830,7 +836,7 @@ def test_cli_prints_ready_serves_and_stops_on_sigterm(
         name = upload(bucket, NOW_CSV.format(t=int(time.time())))
         fields = {"appId": APP, "clientKey": DEV, "apiVersion": "1.0.6", "action": "multi"}
         fields |= {"createJob": "true", "gcsBucket": BUCKET, "file": name, "defaultAction": "track"}
-        job = requests.post(api_url, data=fields, timeout=5).json()["response"][0]["jobId"]
+        job = requests.post(api_url, json=fields, timeout=5).json()["response"][0]["jobId"]
         poll_params = {**fields, "action": "getMultiResults", "jobId": job}
         state = requests.get(api_url, params=poll_params, timeout=5).json()["response"][0]["state"]
         assert state == "FAILED"
