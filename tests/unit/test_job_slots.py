@@ -265,3 +265,19 @@ def test_a_crash_at_any_write_of_a_queued_start_never_starts_a_part_twice() -> N
             assert len(h.messages_for(names(1))) == 1, (step, landed)
             assert len(h.leanplum.jobs) <= 2, (step, landed)
             assert slots(h) == [], (step, landed)
+
+
+def test_a_part_whose_job_ended_frees_its_slot_while_the_others_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(staging, "MAX_PART_BYTES", 300)
+    h = Harness(max_running_jobs=10)
+    h.leanplum.default_state = "RUNNING"
+    generation = h.upload(names(0), events_csv(40, users=10))
+    assert h.deliver(names(0), generation) == "job_started"
+    parts = len(h.record(names(0), generation).parts)
+    assert len(slots(h)) == parts
+    h.leanplum.job_states["job-1"] = "FINISHED"
+    assert h.poll(names(0), generation).status == 503
+    assert len(slots(h)) == parts - 1
+    assert h.record(names(0), generation).parts[0].ended
