@@ -12,6 +12,11 @@ Commands:
   cat gs://BUCKET/NAME print an object of the local emulator (a report, rejected rows, a part
                        in the state bucket importer-state); a name ending in / lists objects
 
+``demo``, ``up`` and ``serve`` take the functions' settings from the caller's environment
+(``MAX_RUNNING_JOBS=2 make up``; see :mod:`local_cloud.caller_env`); with ``LEANPLUM_API_URL``,
+``LEANPLUM_APP_ID`` and ``LEANPLUM_DEV_KEY`` set they start no simulator and the functions talk
+to that Leanplum.
+
 Why these: a person trying the importer should not need emulator URLs or a Pub/Sub client to
 see what happened to a file. The commands talk to the cloud that ``up`` started through the
 endpoints it wrote to ``.local-cloud/endpoints.json`` (``LOCAL_CLOUD_DIR`` names another
@@ -32,7 +37,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from local_cloud.stack import BUCKET, REPO_ROOT, LocalCloud, Settings
+from local_cloud.launch import leanplum_lines, settings_from_environment
+from local_cloud.stack import BUCKET, REPO_ROOT, LocalCloud
 
 if TYPE_CHECKING:
     from local_cloud.results import Journal
@@ -42,6 +48,8 @@ PID_FILE = STATE_DIR / "serve.pid"
 ENDPOINTS = STATE_DIR / "endpoints.json"
 #: Statuses after which ``upload --wait`` exits 0: the file is in Leanplum (or already was).
 GOOD_STATUSES = ("SUCCEEDED", "PARTIAL", "DUPLICATE")
+#: How long the demo waits for its result: a simulated job takes a second, a real one minutes.
+DEMO_DEADLINE_S = {"simulator": 120.0, "real": 600.0}
 
 
 def _say(text: str) -> None:
@@ -87,11 +95,15 @@ def demo(_: argparse.Namespace) -> int:
     from local_cloud.results import for_object, pull_results
 
     started = time.monotonic()
-    _say("Starting the local cloud (GCS, Pub/Sub, Cloud Tasks, Leanplum simulator, functions)...")
-    cloud = LocalCloud(Settings(state_dir=STATE_DIR / "demo"))
+    cloud = LocalCloud(settings_from_environment(STATE_DIR / "demo"))
+    leanplum = "Leanplum simulator" if cloud.uses_simulator else "no simulator"
+    _say(f"Starting the local cloud (GCS, Pub/Sub, Cloud Tasks, {leanplum}, functions)...")
     with cloud:
         up = time.monotonic()
         _say(f"  ready in {up - started:.1f} s (Pub/Sub emulator: {cloud.pubsub_kind})")
+        info = cloud.describe()
+        for line in leanplum_lines(info):
+            _say(line)
         name = f"incoming/sample-{time.strftime('%Y%m%dT%H%M%S')}.csv"
         sample = REPO_ROOT / "samples" / "events.csv"
         generation = _upload(sample, name)
@@ -100,7 +112,9 @@ def demo(_: argparse.Namespace) -> int:
         _say("Waiting for the result message on " + cloud.results_subscription + " ...")
         try:
             messages = pull_results(
-                cloud.results_subscription, until=for_object(name), deadline_s=120
+                cloud.results_subscription,
+                until=for_object(name),
+                deadline_s=DEMO_DEADLINE_S[info["leanplum"]["mode"]],
             )
         except TimeoutError as exc:
             _say(f"FAILED: {exc}. Logs: {cloud.log_dir}")
@@ -121,7 +135,7 @@ def serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    cloud = LocalCloud(Settings(state_dir=STATE_DIR, pubsub_kind=args.pubsub))
+    cloud = LocalCloud(settings_from_environment(STATE_DIR, args.pubsub))
     _journal_path().unlink(missing_ok=True)  # results of an earlier cloud name lost objects
     with cloud:
         PID_FILE.write_text(str(os.getpid()))
@@ -137,6 +151,9 @@ def up(args: argparse.Namespace) -> int:
     if PID_FILE.exists():
         _say(f"Already running (pid {PID_FILE.read_text()}); `make down` stops it.")
         return 0
+    settings_from_environment(
+        STATE_DIR, args.pubsub
+    )  # a wrong environment fails here, before any process
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     ENDPOINTS.unlink(missing_ok=True)
     log = (STATE_DIR / "serve.log").open("ab")
@@ -155,6 +172,8 @@ def up(args: argparse.Namespace) -> int:
     info: dict[str, Any] = json.loads(ENDPOINTS.read_text())
     exports = " ".join(f"{key}={value}" for key, value in info["env"].items())
     _say(f"The local cloud is up (pid {process.pid}). Endpoints: {ENDPOINTS}")
+    for line in leanplum_lines(info):
+        _say(line)
     _say("Drop a file:    .venv/bin/python -m local_cloud upload my-events.csv --wait")
     _say("See results:    .venv/bin/python -m local_cloud results [--json] [--follow]")
     _say("Read a gs:// URI of a result: .venv/bin/python -m local_cloud cat gs://BUCKET/NAME")

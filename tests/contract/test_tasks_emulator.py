@@ -510,6 +510,51 @@ def test_retries_back_off_exponentially_and_stop_at_max_attempts(
     assert hits[1].headers["X-CloudTasks-TaskPreviousResponse"] == "503"
 
 
+def test_unlimited_attempts_beside_a_limited_queue_each_with_its_own_settings(
+    tasks_client: tasks_v2.CloudTasksClient, tasks_queue: QueueFactory, tasks_target: Target
+) -> None:
+    """The local cloud's start queue retries without limit (``max_attempts = -1``, as Cloud
+    Tasks spells it) beside the poll queue, which gives up: each queue keeps and applies its
+    own retry config and rate limits."""
+    waiting = tasks_queue(
+        max_attempts=-1,
+        min_backoff=timedelta(seconds=0.01),
+        max_backoff=timedelta(seconds=0.02),
+        max_doublings=1,
+        rate_limits=tasks_v2.RateLimits(max_concurrent_dispatches=3),
+    )
+    limited = tasks_queue(
+        max_attempts=3, min_backoff=timedelta(seconds=0.2), max_backoff=timedelta(seconds=0.2)
+    )
+    stored = tasks_client.get_queue(name=waiting.name)
+    assert stored.retry_config.max_attempts == -1  # kept, not replaced by the default 100
+    assert stored.retry_config.max_retry_duration == timedelta(0)
+    assert stored.retry_config.max_backoff == timedelta(seconds=0.02)
+    assert stored.rate_limits.max_concurrent_dispatches == 3
+    assert tasks_client.get_queue(name=limited.name).retry_config.max_attempts == 3
+    tasks_target.script("/waiting", [503])
+    tasks_target.script("/limited", [503])
+    kept = tasks_client.create_task(
+        parent=waiting.name, task=http_task(tasks_target.url("/waiting"))
+    )
+    dropped = tasks_client.create_task(
+        parent=limited.name, task=http_task(tasks_target.url("/limited"))
+    )
+
+    limited_hits = tasks_target.wait_for("/limited", 3)
+    wait_until(task_gone(tasks_client, dropped.name))
+    tasks_target.assert_no_more("/limited", 3, window=0.5)
+    # Past the service's default of 100 attempts, and still there.
+    waiting_hits = tasks_target.wait_for("/waiting", 120, timeout=30)
+    assert tasks_client.get_task(name=kept.name).dispatch_count >= 120
+
+    assert all(b.at - a.at >= 0.19 for a, b in itertools.pairwise(limited_hits))
+    waiting_gaps = [b.at - a.at for a, b in itertools.pairwise(waiting_hits)]
+    assert sorted(waiting_gaps)[len(waiting_gaps) // 2] < 0.15, waiting_gaps  # its own backoff
+    tasks_target.script("/waiting", [200])  # the slot is free: the next attempt ends the wait
+    wait_until(task_gone(tasks_client, kept.name))
+
+
 def test_2xx_stops_retries_and_counts_executions(
     tasks_client: tasks_v2.CloudTasksClient, tasks_queue: QueueFactory, tasks_target: Target
 ) -> None:

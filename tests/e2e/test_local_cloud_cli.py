@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,8 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
-from local_cloud.stack import BUCKET, REPO_ROOT, STATE_BUCKET, LocalCloud
+from local_cloud import leanplum_sim
+from local_cloud.caller_env import is_function_variable
+from local_cloud.leanplum_sim.admin import SimulatorAdmin
+from local_cloud.stack import (
+    BUCKET,
+    LEANPLUM_BUCKET_NAME,
+    REPO_ROOT,
+    START_QUEUE,
+    STATE_BUCKET,
+    LocalCloud,
+)
 
 from .conftest import Pipeline
 
@@ -153,3 +165,169 @@ def test_results_follow_prints_a_new_result(cloud: LocalCloud, pipeline: Pipelin
     finally:
         follower.send_signal(signal.SIGINT)
         assert follower.wait(timeout=30) == 0
+
+
+# --------------------------------------------------------------------------- the stack's shape
+
+
+def test_the_cloud_has_a_start_queue_a_leanplum_bucket_and_a_second_app(cloud: LocalCloud) -> None:
+    from google.cloud import tasks_v2
+
+    from functions import gcs
+    from functions.cloud_tasks_client import make_tasks_client
+
+    client = make_tasks_client()
+    try:
+        start = client.get_queue(name=cloud.start_queue_path)
+        poll = client.get_queue(name=cloud.queue_path)
+    finally:
+        client.transport.close()
+    assert cloud.start_queue_path.endswith(f"/queues/{START_QUEUE}")
+    assert start.retry_config.max_attempts == -1  # files wait for a slot without limit
+    assert start.retry_config.min_backoff.total_seconds() == 0.5
+    assert start.retry_config.max_backoff.total_seconds() == 3.0
+    assert start.state == tasks_v2.Queue.State.RUNNING
+    env = cloud.function_env()
+    assert poll.retry_config.max_attempts == int(env["POLL_MAX_ATTEMPTS"])
+    assert env["START_QUEUE"] == cloud.start_queue_path
+    assert "LEANPLUM_BUCKET" not in env  # the functions' default ("none") stays
+    assert gcs.make_storage_client().lookup_bucket(cloud.leanplum_bucket) is not None
+    assert cloud.leanplum_bucket == LEANPLUM_BUCKET_NAME
+    assert env["LEANPLUM_DEV_KEY_SECOND"] == cloud.second_app_dev_key != cloud.leanplum_dev_key
+    assert env["LEANPLUM_APP_IDS"] == f"second={cloud.second_app_id}"
+    # The simulator knows the second app with the very key the functions get (400: no such
+    # job, so the key was accepted; a wrong key is refused first, with 403).
+    for key, status in ((cloud.second_app_dev_key, 400), (cloud.leanplum_dev_key, 403)):
+        reply = requests.post(
+            cloud.leanplum_api_url,
+            json={"action": "getMultiResults", "apiVersion": "1.0.6", "jobId": "none",
+                  "appId": cloud.second_app_id, "clientKey": key},
+            timeout=10,
+        )  # fmt: skip
+        assert reply.status_code == status, reply.text
+        assert ("access key" in reply.text) == (status == 403), reply.text
+    described = json.loads((cloud.settings.state_dir / "endpoints.json").read_text())
+    assert described["start_queue"] == cloud.start_queue_path
+    assert described["leanplum_bucket"] == LEANPLUM_BUCKET_NAME
+    assert described["leanplum"]["mode"] == "simulator"
+    assert cloud.second_app_dev_key not in json.dumps(described)
+
+
+# --------------------------------------------------------------------------- your own Leanplum
+
+
+def _descendants(pid: int) -> dict[int, list[str]]:
+    """Every process below ``pid`` (Linux /proc), with its command line."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found: dict[int, list[str]] = {}
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent and child not in found:
+                try:
+                    raw = (Path("/proc") / str(child) / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                found[child] = raw.decode(errors="replace").split("\0")
+                todo.append(child)
+    return found
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = (Path("/proc") / str(pid) / "environ").read_bytes().decode(errors="replace")
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+def _own_cli(state: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "local_cloud", *args],
+        cwd=REPO_ROOT, env={**env, "LOCAL_CLOUD_DIR": str(state)}, capture_output=True,
+        text=True, timeout=180, check=False,
+    )  # fmt: skip
+
+
+def _clean_environ() -> dict[str, str]:
+    """This process's environment without any of the functions' settings (the session cloud's
+    tests may run in it): the test says exactly which ones the caller sets."""
+    return {k: v for k, v in os.environ.items() if not is_function_variable(k)}
+
+
+def test_up_with_a_leanplum_url_but_no_key_fails_before_starting_anything(tmp_path: Path) -> None:
+    env = {**_clean_environ(), "LEANPLUM_API_URL": "http://127.0.0.1:9/api"}
+    env["LEANPLUM_APP_ID"] = "app_yours"
+
+    run = _own_cli(tmp_path, env, "up")
+
+    assert run.returncode == 1, run
+    assert "LEANPLUM_DEV_KEY is missing" in run.stderr
+    assert "Nothing was started" in run.stderr
+    assert not (tmp_path / "serve.pid").exists() and not (tmp_path / "logs").exists()
+
+
+def test_up_against_your_own_leanplum_uses_exactly_its_url_app_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``LEANPLUM_API_URL``/``_APP_ID``/``_DEV_KEY`` in the caller's environment: no simulator
+    of the stack's own; the file's job reaches the Leanplum the caller named (here a simulator
+    this test starts, with an app and key of its own, standing for "your real Leanplum")."""
+    app_id = f"app_yours_{uuid.uuid4().hex[:6]}"
+    dev_key = "dev_yours_" + secrets.token_hex(12)
+    yours = leanplum_sim.start(app_id, dev_key, "prod_yours_" + secrets.token_hex(12), seed=1)
+    state = tmp_path / "cloud"
+    env = {
+        **_clean_environ(),
+        "LEANPLUM_API_URL": yours.api_url,
+        "LEANPLUM_APP_ID": app_id,
+        "LEANPLUM_DEV_KEY": dev_key,
+        "MAX_RUNNING_JOBS": "2",  # a setting passed through to both functions
+        "POLL_FIRST_DELAY_SECONDS": "1",  # overrides the real-Leanplum default of 5 s
+        "STATE_BUCKET": "someone-elses-bucket",  # wiring: ignored, the local cloud sets it
+    }
+    try:
+        up = _own_cli(state, env, "up")
+        assert up.returncode == 0, up
+        assert f"the REAL Leanplum at {yours.api_url}, app id {app_id}" in up.stdout
+        assert "Ignored from your environment: STATE_BUCKET" in up.stdout
+        info = json.loads((state / "endpoints.json").read_text())
+        assert info["leanplum"] == {"mode": "real", "api_url": yours.api_url, "app_id": app_id}
+        assert "leanplum-simulator" not in info["parts"]
+        assert not (state / "logs" / "leanplum-simulator.log").exists()
+        below = _descendants(int((state / "serve.pid").read_text()))
+        assert not [cmd for cmd in below.values() if "local_cloud.leanplum_sim" in cmd], below
+        functions = [pid for pid, cmd in below.items() if "functions-framework" in " ".join(cmd)]
+        assert len(functions) >= 2, below
+        for pid in functions:
+            seen = _environ(pid)
+            assert seen["LEANPLUM_API_URL"] == yours.api_url
+            assert seen["LEANPLUM_APP_ID"] == app_id
+            assert seen["LEANPLUM_DEV_KEY"] == dev_key
+            assert seen["MAX_RUNNING_JOBS"] == "2"
+            assert seen["STATE_BUCKET"] == STATE_BUCKET
+            assert "LEANPLUM_DEV_KEY_SECOND" not in seen and "LEANPLUM_APP_IDS" not in seen
+
+        # Your Leanplum reads the file from the local Cloud Storage.
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", info["env"]["STORAGE_EMULATOR_HOST"])
+        path = tmp_path / "events.csv"
+        path.write_text(GOOD)
+        upload = _own_cli(state, env, "upload", str(path), "yours.csv", "--wait")
+        assert upload.returncode == 0, upload
+        assert "SUCCEEDED" in upload.stdout and "sent 3" in upload.stdout, upload.stdout
+        [job] = SimulatorAdmin(yours.api_url).jobs()
+        assert (job["app_id"], job["state"], job["successesCount"]) == (app_id, "FINISHED", 3)
+        [multi] = SimulatorAdmin(yours.api_url).requests("multi")
+        assert multi["params"]["appId"] == app_id and multi["key_class"] == "development"
+    finally:
+        down = _own_cli(state, env, "down")
+        yours.stop()
+    assert down.returncode == 0, down
+    assert not (state / "serve.pid").exists()
+    printed = up.stdout + up.stderr + upload.stdout + upload.stderr + down.stdout
+    for text in [printed, *(p.read_text() for p in state.rglob("*") if p.is_file())]:
+        assert dev_key not in text
