@@ -381,14 +381,14 @@ def test_a_file_that_always_crashes_the_ingest_ends_failed(
 
 def test_leanplum_down_when_the_job_should_start_then_back(faults: Pipeline) -> None:
     """Every call answered 503: the client's retries run out, Leanplum made no job, so the
-    ingest gives the event back (Eventarc redelivers it) instead of failing the file; once
-    Leanplum is back, the file is imported, once."""
+    file gives its job slot back and waits in the start queue instead of failing; once
+    Leanplum is back, the start queue's next attempt imports it, once."""
     faults.sim_config(error_5xx_rate=1.0)
     subscription = faults.subscribe_results()
     name = f"incoming/outage-{uuid.uuid4().hex[:8]}.csv"
     mark = faults.log_mark()
     faults.upload(name, events_csv(8))
-    faults.wait_for_message("Ingest failed, the event will be redelivered", name, since=mark)
+    faults.wait_for_message("Queued: every job slot is taken", name, since=mark)
     refused = faults.multi_for(name)
     faults.sim_config(error_5xx_rate=0.0)
     [result] = faults.results_for(subscription, name, deadline_s=120)
@@ -398,6 +398,7 @@ def test_leanplum_down_when_the_job_should_start_then_back(faults: Pipeline) -> 
     assert all(r["status"] == 503 for r in refused)
     summarise("leanplum_down_at_job_start", multi_refused_with_503=len(refused),
               events_delivered=len(faults.steps(name, "claim")) + len(faults.steps(name, "error")),
+              start_attempts=len(faults.steps(name, "start_task", "poller-function")),
               jobs_started=len(faults.jobs_for(name)), messages_published=1)  # fmt: skip
 
 
