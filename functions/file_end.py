@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.errors import ImporterError
 from functions.import_record import ImportRecord
 from functions.job_slots import JobSlots
 from functions.lifecycle import State, Status
-from functions.logs import info
+from functions.logs import info, warning
 from functions.objects import split_gs_uri
 from functions.results import LeanplumCounts, finish
 from functions.services import StartServices
@@ -22,20 +23,34 @@ from functions.waiting_list import WaitingList
 
 
 def release_resources(record: ImportRecord, services: StartServices) -> None:
-    """Give back the file's slots, take it off the waiting list, delete its Leanplum copies."""
+    """Give back the file's slots, take it off the waiting list, delete its Leanplum copies.
+
+    Best effort: a storage fault here must not keep the file from its result. A slot or an
+    entry left behind is stale once the record has ended and is taken back by the next file
+    that needs it; a copy left behind is reported (``leanplum_bucket.deleted`` false).
+    """
     config = services.config
     slots = JobSlots(services.objects, config.state_bucket, config.max_running_jobs,
                      load_owner=lambda o: None)  # fmt: skip
-    for part in record.parts:
-        if part.slot and not part.ended:
-            slots.give_back(part.slot)
-            part.ended = True
-    if record.reached(State.QUEUED):
-        WaitingList(services.objects, config.state_bucket, services.records.load).leave(record)
+    try:
+        for part in record.parts:
+            if part.slot and not part.ended:
+                slots.give_back(part.slot)
+                part.ended = True
+        if record.reached(State.QUEUED):
+            WaitingList(services.objects, config.state_bucket, services.records.load).leave(record)
+    except ImporterError as exc:
+        warning("Could not give the job slots back: they are taken back as stale",
+                step="slot", reason=str(exc), **record.fields)  # fmt: skip
     copies = record.leanplum_copies
     if copies and config.leanplum_bucket_cleanup and not record.leanplum_copies_deleted:
-        for uri in copies:
-            services.objects.delete(*split_gs_uri(uri))
+        try:
+            for uri in copies:
+                services.objects.delete(*split_gs_uri(uri))
+        except ImporterError as exc:
+            warning("Could not delete the copies in Leanplum's bucket", step="cleanup",
+                    reason=str(exc), copies=copies, **record.fields)  # fmt: skip
+            return
         record.leanplum_copies_deleted = True
         info("Deleted the copies in Leanplum's bucket", step="cleanup", copies=copies,
              **record.fields)  # fmt: skip

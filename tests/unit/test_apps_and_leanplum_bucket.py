@@ -119,3 +119,15 @@ def test_no_leanplum_bucket_means_leanplum_reads_the_state_bucket() -> None:
     [message] = h.run_to_end("incoming/a.csv", h.upload("incoming/a.csv", events_csv()))
     assert h.leanplum.multi_calls[0][0] == STATE
     assert message["leanplum_bucket"] is None
+
+
+def test_a_clean_up_that_fails_still_ends_the_file_and_says_so() -> None:
+    h = Harness(leanplum_bucket=LEANPLUM_BUCKET)
+    name = "incoming/a.csv"
+    generation = h.upload(name, events_csv())
+    h.deliver(name, generation)
+    h.store.fail("delete", "leanplum-importer/*", "503")
+    [message] = h.run_to_end(name, generation)
+    assert message["status"] == "SUCCEEDED"
+    assert message["leanplum_bucket"]["deleted"] is False
+    assert len(h.store.names(LEANPLUM_BUCKET)) == 1
