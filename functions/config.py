@@ -106,6 +106,7 @@ class PollerConfig:
     leanplum_bucket_cleanup: bool
     leanplum_app_routes: AppRoutes = field(repr=False)
     leanplum_app_ids: Mapping[str, str]
+    ingest_lease_seconds: int
     poll_first_delay_seconds: int
     poll_deadline_seconds: int
     poll_max_attempts: int
@@ -209,6 +210,7 @@ def load_poller_config(environ: Mapping[str, str] | None = None) -> PollerConfig
         poller_url=values["POLLER_URL"],
         tasks_service_account=values["TASKS_SERVICE_ACCOUNT"],
         **_shared(values, env),
+        ingest_lease_seconds=int(values["INGEST_LEASE_SECONDS"]),
         poll_first_delay_seconds=int(values["POLL_FIRST_DELAY_SECONDS"]),
         poll_deadline_seconds=int(values["POLL_DEADLINE_SECONDS"]),
         poll_max_attempts=int(values["POLL_MAX_ATTEMPTS"]),

@@ -34,8 +34,6 @@ INTERRUPTED_JOB_START = (
     "the import was interrupted while starting the Leanplum job; a job may exist. "
     "Check Leanplum before uploading the file again."
 )
-#: How long one start attempt owns a queued file (the Leanplum client's retries fit in it).
-START_LEASE_SECONDS = 600
 
 
 def slots_of(services: StartServices) -> JobSlots:

@@ -3,7 +3,8 @@
 Served by the poller function (same URL and token as the poll tasks; the body says
 ``"step": "start"``). The HTTP status steers Cloud Tasks: 503 while the file must keep waiting
 (the queue retries with its backoff, without limit), 200 once it started or ended. A start
-attempt holds the record's lease, so a task delivered twice never starts one part twice.
+attempt holds the record's lease (``INGEST_LEASE_SECONDS``, the functions' timeout), so a task
+delivered twice never starts one part twice.
 """
 
 from __future__ import annotations
@@ -12,12 +13,7 @@ import contextlib
 
 from functions.errors import StaleGenerationError
 from functions.import_record import ImportRecord
-from functions.job_start import (
-    START_LEASE_SECONDS,
-    recover_interrupted_start,
-    schedule_poll,
-    start_jobs,
-)
+from functions.job_start import recover_interrupted_start, schedule_poll, start_jobs
 from functions.lifecycle import State, publish_pending
 from functions.logs import info
 from functions.services import PollerServices
@@ -40,7 +36,7 @@ def handle_start(record: ImportRecord, services: PollerServices) -> tuple[int, s
         return RETRY, "another start attempt holds the file"
     if record.state == State.JOB_STARTING:
         return DONE, recover_interrupted_start(record, services)
-    record.lease_until = now + START_LEASE_SECONDS
+    record.lease_until = now + services.config.ingest_lease_seconds
     try:
         services.records.save(record)
     except StaleGenerationError:

@@ -282,9 +282,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "INGEST_LEASE_SECONDS",
-        ("ingest",),
-        "How long one delivery owns a file before a redelivery may take over; "
-        "set it to the function's timeout.",
+        BOTH,
+        "How long one delivery (or one start attempt of a queued file) owns a file before "
+        "another may take over; set it to the functions' timeout.",
         default="540",
         check=check_positive_int,
     ),

@@ -9,6 +9,7 @@ the relay, both functions and the simulator, which records the peak of jobs runn
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 import uuid
@@ -70,6 +71,10 @@ def deliver(pipeline: Pipeline, name: str, generation: int) -> int:
         return 0
 
 
+def acknowledged(pipeline: Pipeline, name: str, generation: int) -> bool:
+    return deliver(pipeline, name, generation) == 200
+
+
 def started_jobs(pipeline: Pipeline, name: str) -> list[dict[str, Any]]:
     """``multi`` requests for ``name`` that Leanplum answered with a job."""
     return [
@@ -105,7 +110,7 @@ def test_a_burst_of_40_files_never_runs_more_jobs_than_the_cap(capped: Pipeline)
     # the file) is delivered again until it is.
     for (name, generation), status in zip(events + events[:4], statuses, strict=True):
         if status != 200:
-            wait_for(lambda n=name, g=generation: deliver(capped, n, g) == 200, 120, "an ack")
+            wait_for(functools.partial(acknowledged, capped, name, generation), 120, "an ack")
     messages = {name: capped.results_for(subscription, name, deadline_s=600) for name in names}
     last_message = time.monotonic()
     bodies = [m["body"] for found in messages.values() for m in found]

@@ -228,6 +228,7 @@ class Harness:
             poller_url="http://poller",
             tasks_service_account="t@p.iam.gserviceaccount.com",
             **self._shared_config(),
+            ingest_lease_seconds=self.lease_seconds,
             poll_first_delay_seconds=15,
             poll_deadline_seconds=deadline,
             poll_max_attempts=attempts,
