@@ -78,6 +78,9 @@ def start_jobs(record: ImportRecord, services: StartServices) -> str:
     waited = _seconds_since(record.timings.queued_at)
     if record.timings.queued_at and waited > services.config.max_queued_seconds:
         return _waited_too_long(record, services, waited)
+    if all(part.job_id for part in record.parts):
+        services.records.save(record, State.JOB_STARTING)  # every part has its job already
+        return mark_started(record, services)
     slots = slots_of(services)
     held = slots.held()
     _give_back_ended_parts(record, services, slots)
