@@ -21,6 +21,10 @@ locals {
   archive_prefix  = "${local.reserved_prefix}archive/"
   reports_prefix  = "${local.reserved_prefix}reports/"
   parts_prefix    = "${local.reserved_prefix}parts/"
+  # Live state of the job slots (MAX_RUNNING_JOBS) and of the files waiting for one: no
+  # lifecycle rule may ever delete them (storage.tf).
+  slots_prefix   = "${local.reserved_prefix}slots/"
+  waiting_prefix = "${local.reserved_prefix}waiting/"
 
   pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
@@ -30,6 +34,13 @@ locals {
     ingest = "${var.name_prefix}-ingest"
     poller = "${var.name_prefix}-poller"
   }
+
+  # The poller's deterministic Cloud Run URL, https://<service>-<project number>.<region>.run.app:
+  # POLLER_URL of both functions (the URL of the poll and start tasks, and their OIDC audience).
+  # The poller needs its own URL in its environment, which cannot reference the function itself
+  # (a cycle), so it is computed; a check block (functions.tf) compares it with the URLs Cloud Run
+  # reports once the poller exists.
+  poller_url = "https://${local.function_names.poller}-${data.google_project.this.number}.${var.region}.run.app"
 
   services = setunion([
     "artifactregistry.googleapis.com",

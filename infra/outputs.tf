@@ -34,13 +34,18 @@ output "poller_function" {
 }
 
 output "poller_url" {
-  description = "The poller's Cloud Run (run.app) URI: the tasks' URL and OIDC audience (POLLER_URL); invocable by the tasks service account only."
-  value       = google_cloudfunctions2_function.poller.service_config[0].uri
+  description = "The poller's deterministic Cloud Run URL, https://<service>-<project number>.<region>.run.app: POLLER_URL of both functions, the URL and OIDC audience of the poll and start tasks; invocable by the tasks service account only. The check block poller_url warns if Cloud Run does not serve it."
+  value       = local.poller_url
 }
 
 output "tasks_queue" {
-  description = "Cloud Tasks queue of the poller (projects/P/locations/L/queues/Q)."
+  description = "Cloud Tasks queue of the polls (TASKS_QUEUE; projects/P/locations/L/queues/Q)."
   value       = google_cloud_tasks_queue.poll.id
+}
+
+output "start_queue" {
+  description = "Cloud Tasks queue where files wait for a free Leanplum job slot (START_QUEUE; projects/P/locations/L/queues/Q)."
+  value       = google_cloud_tasks_queue.start.id
 }
 
 output "results_topic" {
@@ -64,8 +69,38 @@ output "dead_letter_subscription" {
 }
 
 output "leanplum_dev_key_secret" {
-  description = "Secret Manager secret to add the Leanplum development key to, as a version."
+  description = "Secret Manager secret to add the default app's Leanplum development key to, as a version."
   value       = google_secret_manager_secret.leanplum_dev_key.id
+}
+
+output "leanplum_app_dev_key_secrets" {
+  description = "Secret Manager secret of each app of leanplum_apps, by app name: add that app's development key to it as a version (before the functions read it, see infra/README.md)."
+  value       = { for app, secret in google_secret_manager_secret.leanplum_app_dev_key : app => secret.id }
+}
+
+output "leanplum_app_routes" {
+  description = "LEANPLUM_APP_ROUTES and LEANPLUM_APP_IDS as given to both functions (\"none\": every upload goes to the default app)."
+  value = {
+    routes = local.leanplum_app_routes_setting
+    ids    = local.leanplum_app_ids_setting
+  }
+}
+
+output "leanplum_bucket_access" {
+  description = "What the functions need on leanplum_bucket, per function: member, the exact permissions, the role Terraform granted or that the bucket's admins should grant (roles/storage.objectUser where this project's custom roles cannot be used), and the IAM condition. With leanplum_bucket_iam = \"external\", hand this to the bucket's admins (e.g. Leanplum's). null when no leanplum_bucket is set."
+  value = local.leanplum_bucket_used ? {
+    bucket          = var.leanplum_bucket
+    granted_here    = local.leanplum_bucket_grants
+    condition_title = "leanplum-importer-copies"
+    condition       = local.leanplum_bucket_condition
+    functions = {
+      for function, account in { ingest = google_service_account.ingest, poller = google_service_account.poller } : function => {
+        member                          = account.member
+        permissions                     = local.leanplum_bucket_permissions[function]
+        role                            = local.leanplum_bucket_roles[function]
+      }
+    }
+  } : null
 }
 
 output "service_accounts" {

@@ -81,7 +81,7 @@ resource "google_storage_bucket" "landing" {
 
 # ---------------------------------------------------------------------------------------------
 # State bucket (STATE_BUCKET): the importer's records and content claims, the archived
-# originals, the reports and the files Leanplum reads. Private: only the two functions (each
+# originals, the reports, the files Leanplum reads, the job slots and the waiting list. Private: only the two functions (each
 # conditioned to its prefixes, functions/access.py) and, optionally, Leanplum's reader (parts
 # only). No uploader has any access to it, and nothing in it triggers a function.
 # ---------------------------------------------------------------------------------------------
@@ -133,7 +133,8 @@ resource "google_storage_bucket" "state" {
   }
 
   # What Leanplum reads (every import's normalised copy, split above 100 MB). Leanplum's job and
-  # the poller's join are over once the queue's retry window ends (precondition below).
+  # the poller's join are over once the file has waited at most max_queued_seconds for a job
+  # slot and the poll queue's retry window has ended (precondition below).
   lifecycle_rule {
     condition {
       age            = var.parts_retention_days
@@ -146,11 +147,16 @@ resource "google_storage_bucket" "state" {
 
   # importer/records/ (import records and content claims) has no rule: duplicate detection
   # needs the record a claim names, and the objects are small JSON.
+  # importer/slots/ (one object per Leanplum job running now) and importer/waiting/ (one per
+  # file waiting for a slot) have no rule either: they are live state, a handful of small
+  # objects that the functions delete themselves (a slot when its job ends, an entry when its
+  # file starts or times out; a stale one is taken back by the next file). An age-based Delete
+  # would free a slot whose job still runs, or drop a file from the waiting order.
 
   lifecycle {
     precondition {
-      condition     = var.parts_retention_days * 86400 >= local.tasks_max_retry_duration_seconds
-      error_message = "parts_retention_days (${var.parts_retention_days} d) must outlast the queue's retry window (${local.tasks_max_retry_duration_seconds} s): the poller joins Leanplum's results to the part it read until its last attempt."
+      condition     = var.parts_retention_days * 86400 >= var.max_queued_seconds + local.tasks_max_retry_duration_seconds
+      error_message = "parts_retention_days (${var.parts_retention_days} d) must outlast max_queued_seconds plus the poll queue's retry window (${var.max_queued_seconds + local.tasks_max_retry_duration_seconds} s): a file's parts are written before it waits for a job slot, Leanplum reads them once its job starts, and the poller joins Leanplum's results to them until its last attempt."
     }
   }
 

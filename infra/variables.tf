@@ -114,7 +114,7 @@ variable "reports_retention_days" {
 }
 
 variable "parts_retention_days" {
-  description = "Days the files Leanplum reads (the normalised copy of every import, split in parts above 100 MB) are kept under importer/parts/ in the state bucket before the lifecycle rule deletes them. Must outlast the queue's retry window (poll deadline plus one hour)."
+  description = "Days the files Leanplum reads (the normalised copy of every import, split in parts above 100 MB) are kept under importer/parts/ in the state bucket before the lifecycle rule deletes them. Must outlast max_queued_seconds (a file's parts are written before it waits for a job slot) plus the poll queue's retry window (poll deadline plus one hour): checked at plan time."
   type        = number
   default     = 7
 
@@ -418,8 +418,117 @@ variable "poll_deadline_seconds" {
   }
 }
 
+variable "max_running_jobs" {
+  description = "Leanplum import jobs running at once, across all files and instances (one per part): a file that finds every slot taken waits on the start queue (MAX_RUNNING_JOBS)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_running_jobs >= 1 && floor(var.max_running_jobs) == var.max_running_jobs
+    error_message = "max_running_jobs must be a positive whole number."
+  }
+}
+
+variable "max_queued_seconds" {
+  description = "A file still waiting for a job slot this long after it was queued ends as TIMED_OUT (MAX_QUEUED_SECONDS). The parts it would import are kept at least this long plus the poll queue's retry window (parts_retention_days, checked)."
+  type        = number
+  default     = 259200
+
+  validation {
+    condition     = var.max_queued_seconds >= 60 && floor(var.max_queued_seconds) == var.max_queued_seconds
+    error_message = "max_queued_seconds must be a whole number of seconds, at least 60."
+  }
+}
+
 # ---------------------------------------------------------------------------------------------
-# Cloud Tasks queue of the poller
+# Leanplum apps: routing incoming prefixes to apps, each with its own key (functions/leanplum_apps.py)
+# ---------------------------------------------------------------------------------------------
+
+variable "leanplum_apps" {
+  description = "Leanplum apps besides the default one (leanplum_app_id and its key), by name, e.g. { prod = { app_id = \"app_456\", prefixes = [\"incoming/prod/\"] } }: uploads under a prefix go to that app (the longest matching prefix wins; other uploads go to the default app). Builds LEANPLUM_APP_ROUTES and LEANPLUM_APP_IDS; each app gets its own Secret Manager secret, read by both functions as LEANPLUM_DEV_KEY_<NAME in upper case>. An app with no prefixes is still known to the poller (for jobs started before its route was removed). Names: lowercase letter, then up to 29 lowercase letters, digits or underscores; \"default\" is the default app's."
+  type = map(object({
+    app_id   = string
+    prefixes = list(string)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.leanplum_apps) : can(regex("^[a-z][a-z0-9_]{0,29}$", name)) && name != "default"])
+    error_message = "leanplum_apps names must match ^[a-z][a-z0-9_]{0,29}$ (they become part of LEANPLUM_DEV_KEY_<NAME>) and must not be \"default\" (the app of leanplum_app_id)."
+  }
+
+  validation {
+    condition     = alltrue([for app in values(var.leanplum_apps) : can(regex("^[^,=[:space:]]+$", app.app_id))])
+    error_message = "Each app_id in leanplum_apps must be non-empty, without commas, equals signs or spaces (LEANPLUM_APP_IDS is app=id,...)."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for app in values(var.leanplum_apps) : [for p in app.prefixes : can(regex("^[^,=[:space:]]+$", p))]]))
+    error_message = "Each prefix in leanplum_apps must be non-empty, without commas, equals signs or spaces (LEANPLUM_APP_ROUTES is prefix=app,...)."
+  }
+
+  validation {
+    condition     = length(flatten([for app in values(var.leanplum_apps) : app.prefixes])) == length(distinct(flatten([for app in values(var.leanplum_apps) : app.prefixes])))
+    error_message = "A prefix may be routed to one app only."
+  }
+}
+
+variable "dry_run_prefixes" {
+  description = "Incoming prefixes whose uploads are validated, rewritten and reported, but sent to no Leanplum app (routed to the reserved target dry-run in LEANPLUM_APP_ROUTES), e.g. [\"incoming/check/\"]."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.dry_run_prefixes : can(regex("^[^,=[:space:]]+$", p))]) && length(distinct(var.dry_run_prefixes)) == length(var.dry_run_prefixes)
+    error_message = "dry_run_prefixes must be distinct, non-empty prefixes without commas, equals signs or spaces."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# The bucket Leanplum reads (LEANPLUM_BUCKET): provided by Leanplum, never created here
+# ---------------------------------------------------------------------------------------------
+
+variable "leanplum_bucket" {
+  description = "Bucket Leanplum's import jobs read, as its support provides it (it may be in Leanplum's project): the ingest function copies the files Leanplum imports there, under leanplum_bucket_prefix, and names it in multi (LEANPLUM_BUCKET). Never created or changed here, besides the functions' grants on it (leanplum_bucket_iam). \"\" (the default) or \"none\": not used, Leanplum reads the parts in the state bucket."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = contains(["", "none"], var.leanplum_bucket) || can(regex("^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", var.leanplum_bucket))
+    error_message = "leanplum_bucket must be \"\" (not used) or a Cloud Storage bucket name (lowercase letters, digits, dots, hyphens, underscores)."
+  }
+}
+
+variable "leanplum_bucket_prefix" {
+  description = "Prefix of the importer's copies in leanplum_bucket (LEANPLUM_BUCKET_PREFIX): the functions' grants there are conditioned to it."
+  type        = string
+  default     = "leanplum-importer/"
+
+  validation {
+    condition     = endswith(var.leanplum_bucket_prefix, "/") && !startswith(var.leanplum_bucket_prefix, "/") && length(var.leanplum_bucket_prefix) > 1 && length(var.leanplum_bucket_prefix) <= 256 && !strcontains(var.leanplum_bucket_prefix, "\"")
+    error_message = "leanplum_bucket_prefix must be a folder such as leanplum-importer/: it ends with \"/\", does not start with one, at most 256 characters, no quotes."
+  }
+}
+
+variable "leanplum_bucket_cleanup" {
+  description = "Delete the copies in leanplum_bucket once the file's jobs have ended (LEANPLUM_BUCKET_CLEANUP). false leaves them to Leanplum's own retention."
+  type        = bool
+  default     = true
+}
+
+variable "leanplum_bucket_iam" {
+  description = "How the functions get access to leanplum_bucket, conditioned to leanplum_bucket_prefix: \"custom_role\" (default: Terraform grants two custom roles of this project holding exactly the permissions the code uses; the bucket must be in this project, since a project's custom role cannot be granted elsewhere), \"predefined_role\" (Terraform grants roles/storage.objectUser, which also works on a bucket in another project whose IAM policy the deployer may set) or \"external\" (Terraform grants nothing there: hand the leanplum_bucket_access output to the bucket's admins, e.g. Leanplum's). See infra/README.md, \"The bucket Leanplum reads\"."
+  type        = string
+  default     = "custom_role"
+
+  validation {
+    condition     = contains(["custom_role", "predefined_role", "external"], var.leanplum_bucket_iam)
+    error_message = "leanplum_bucket_iam must be custom_role, predefined_role or external."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Cloud Tasks queue of the polls (the poll queue)
 # ---------------------------------------------------------------------------------------------
 
 variable "tasks_max_attempts" {
@@ -486,6 +595,65 @@ variable "tasks_max_concurrent_dispatches" {
   validation {
     condition     = var.tasks_max_concurrent_dispatches >= 1 && var.tasks_max_concurrent_dispatches <= 5000
     error_message = "tasks_max_concurrent_dispatches must be between 1 and 5000."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Cloud Tasks queue where files wait for a free job slot (the start queue)
+# ---------------------------------------------------------------------------------------------
+
+variable "start_queue_min_backoff_seconds" {
+  description = "The start queue's retry_config.min_backoff, in seconds: a file that found every job slot taken tries again this long after."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.start_queue_min_backoff_seconds >= 1 && var.start_queue_min_backoff_seconds <= 3600
+    error_message = "start_queue_min_backoff_seconds must be between 1 and 3600."
+  }
+}
+
+variable "start_queue_max_backoff_seconds" {
+  description = "The start queue's retry_config.max_backoff, in seconds: the steady interval at which a waiting file tries again, so the longest a free slot stays unused while files wait."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.start_queue_max_backoff_seconds >= 1 && var.start_queue_max_backoff_seconds <= 3600
+    error_message = "start_queue_max_backoff_seconds must be between 1 and 3600."
+  }
+}
+
+variable "start_queue_max_doublings" {
+  description = "The start queue's retry_config.max_doublings (kept small: waiting files should reach max_backoff quickly and stay there)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.start_queue_max_doublings >= 0 && var.start_queue_max_doublings <= 16 && floor(var.start_queue_max_doublings) == var.start_queue_max_doublings
+    error_message = "start_queue_max_doublings must be a whole number between 0 and 16."
+  }
+}
+
+variable "start_queue_max_dispatches_per_second" {
+  description = "The start queue's rate_limits.max_dispatches_per_second (start attempts across all waiting files)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.start_queue_max_dispatches_per_second > 0 && var.start_queue_max_dispatches_per_second <= 500
+    error_message = "start_queue_max_dispatches_per_second must be above 0 and at most 500."
+  }
+}
+
+variable "start_queue_max_concurrent_dispatches" {
+  description = "The start queue's rate_limits.max_concurrent_dispatches (start attempts in flight at once)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.start_queue_max_concurrent_dispatches >= 1 && var.start_queue_max_concurrent_dispatches <= 5000
+    error_message = "start_queue_max_concurrent_dispatches must be between 1 and 5000."
   }
 }
 
@@ -601,7 +769,7 @@ variable "alert_notification_channels" {
 # ---------------------------------------------------------------------------------------------
 
 variable "secret_replica_locations" {
-  description = "Regions of a user-managed replication of the Leanplum key secret, e.g. [\"europe-west1\", \"europe-west4\"]. Empty (the default): automatic replication, which an organisation policy restricting resource locations (gcp.resourceLocations) refuses."
+  description = "Regions of a user-managed replication of the Leanplum key secrets (the default app's and one per leanplum_apps entry), e.g. [\"europe-west1\", \"europe-west4\"]. Empty (the default): automatic replication, which an organisation policy restricting resource locations (gcp.resourceLocations) refuses."
   type        = list(string)
   default     = []
 

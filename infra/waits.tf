@@ -34,7 +34,7 @@ resource "time_sleep" "build_iam" {
 }
 
 # Every grant of the functions' own identities: secret access is checked when a revision is
-# deployed (the secret environment variable); the object, topic and queue grants are used as
+# deployed (each secret environment variable); the object, topic and queue grants are used as
 # soon as the trigger delivers the first upload.
 resource "time_sleep" "runtime_iam" {
   create_duration = local.propagation_wait
@@ -45,21 +45,33 @@ resource "time_sleep" "runtime_iam" {
     secret         = google_secret_manager_secret.leanplum_dev_key.id
     landing_bucket = local.bucket_name
     state_bucket   = google_storage_bucket.state.name
+    # A new app's secret, or a new grant on Leanplum's bucket, waits again before the functions
+    # are updated to read it.
+    app_secrets     = join(",", sort(keys(var.leanplum_apps)))
+    leanplum_bucket = local.leanplum_bucket_grants ? var.leanplum_bucket : ""
+    start_queue     = google_cloud_tasks_queue.start.id
   }
 
   depends_on = [
     google_secret_manager_secret_iam_member.ingest_dev_key,
     google_secret_manager_secret_iam_member.poller_dev_key,
+    google_secret_manager_secret_iam_member.ingest_app_dev_key,
+    google_secret_manager_secret_iam_member.poller_app_dev_key,
     google_storage_bucket_iam_member.ingest_landing_write,
     google_storage_bucket_iam_member.ingest_landing_read,
     google_storage_bucket_iam_member.ingest_state_write,
     google_storage_bucket_iam_member.poller_landing_read,
     google_storage_bucket_iam_member.poller_state_write,
     google_storage_bucket_iam_member.poller_state_read,
+    google_storage_bucket_iam_member.ingest_leanplum_write,
+    google_storage_bucket_iam_member.poller_leanplum_write,
     google_pubsub_topic_iam_member.ingest_publisher,
     google_pubsub_topic_iam_member.poller_publisher,
     google_cloud_tasks_queue_iam_member.ingest_enqueuer,
+    google_cloud_tasks_queue_iam_member.ingest_start_enqueuer,
+    google_cloud_tasks_queue_iam_member.poller_enqueuer,
     google_service_account_iam_member.ingest_acts_as_tasks,
+    google_service_account_iam_member.poller_acts_as_tasks,
   ]
 }
 

@@ -13,6 +13,11 @@ mock_provider "google" {
       email_address = "service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
     }
   }
+  mock_data "google_cloud_run_v2_service" {
+    defaults = {
+      urls = ["https://lp-importer-poller-123456789012.europe-west1.run.app"]
+    }
+  }
   mock_resource "google_cloudfunctions2_function" {
     defaults = {
       service_config = {
@@ -33,7 +38,15 @@ mock_provider "google" {
   }
 }
 
-mock_provider "archive" {}
+mock_provider "archive" {
+  # A fixed hash: a random one per plan would change the source object, and so both functions,
+  # between runs, deferring the check block poller_url's read to an apply that plan runs never make.
+  mock_data "archive_file" {
+    defaults = {
+      output_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+    }
+  }
+}
 
 mock_provider "time" {}
 

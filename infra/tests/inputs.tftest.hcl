@@ -1,4 +1,6 @@
 # Input validation and the optional paths (existing bucket, Leanplum reader), offline with mocks.
+# Each refused input names what refuses it: a variable's validation, or a precondition where the
+# check needs another variable (terraform_data.settings_checks, the queues', the state bucket's).
 
 mock_provider "google" {
   mock_data "google_storage_bucket" {
@@ -7,9 +9,33 @@ mock_provider "google" {
       uniform_bucket_level_access = true
     }
   }
+  mock_data "google_project" {
+    defaults = {
+      number = "123456789012"
+    }
+  }
+  mock_data "google_storage_project_service_account" {
+    defaults = {
+      email_address = "service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
+    }
+  }
+  # The poller's Cloud Run service serves the deterministic URL (check block poller_url).
+  mock_data "google_cloud_run_v2_service" {
+    defaults = {
+      urls = ["https://lp-importer-poller-123456789012.us-central1.run.app"]
+    }
+  }
 }
 
-mock_provider "archive" {}
+mock_provider "archive" {
+  # A fixed hash: a random one per plan would change the source object, and so both functions,
+  # between runs, deferring the check block poller_url's read to an apply that plan runs never make.
+  mock_data "archive_file" {
+    defaults = {
+      output_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+    }
+  }
+}
 
 mock_provider "time" {}
 
@@ -138,4 +164,203 @@ run "shorter_deadline_fits_fewer_attempts" {
     condition     = google_cloud_tasks_queue.poll.retry_config[0].max_attempts == 12 && google_cloud_tasks_queue.poll.retry_config[0].max_retry_duration == "7200s" && google_cloudfunctions2_function.poller.service_config[0].environment_variables["POLL_MAX_ATTEMPTS"] == "12"
     error_message = "max_attempts and max_retry_duration follow the variables."
   }
+}
+
+run "parts_must_outlast_waiting_and_polling" {
+  # 3 days of waiting for a job slot + 25 h of polls do not fit in 4 days of parts.
+  command = plan
+  variables {
+    parts_retention_days = 4
+  }
+  expect_failures = [google_storage_bucket.state]
+}
+
+run "parts_retention_follows_max_queued_seconds" {
+  variables {
+    max_queued_seconds   = 86400
+    parts_retention_days = 3
+  }
+  assert {
+    condition     = google_cloudfunctions2_function.ingest.service_config[0].environment_variables["MAX_QUEUED_SECONDS"] == "86400"
+    error_message = "A day of waiting and 25 h of polls fit in 3 days of parts."
+  }
+}
+
+run "max_running_jobs_must_be_positive" {
+  command = plan
+  variables {
+    max_running_jobs = 0
+  }
+  expect_failures = [var.max_running_jobs]
+}
+
+run "max_queued_seconds_must_be_whole_seconds" {
+  command = plan
+  variables {
+    max_queued_seconds = 10.5
+  }
+  expect_failures = [var.max_queued_seconds]
+}
+
+run "start_queue_backoff_must_be_ordered" {
+  command = plan
+  variables {
+    start_queue_min_backoff_seconds = 120
+    start_queue_max_backoff_seconds = 60
+  }
+  expect_failures = [google_cloud_tasks_queue.start]
+}
+
+run "start_queue_must_retry_before_the_queued_deadline" {
+  command = plan
+  variables {
+    max_queued_seconds              = 60
+    start_queue_max_backoff_seconds = 300
+  }
+  expect_failures = [google_cloud_tasks_queue.start]
+}
+
+run "leanplum_app_names_must_fit_an_environment_variable" {
+  command = plan
+  variables {
+    leanplum_apps = {
+      Prod = { app_id = "app_456", prefixes = ["incoming/prod/"] }
+    }
+  }
+  expect_failures = [var.leanplum_apps]
+}
+
+run "leanplum_app_name_default_is_reserved" {
+  command = plan
+  variables {
+    leanplum_apps = {
+      default = { app_id = "app_456", prefixes = ["incoming/prod/"] }
+    }
+  }
+  expect_failures = [var.leanplum_apps]
+}
+
+run "leanplum_app_id_must_not_break_the_list" {
+  command = plan
+  variables {
+    leanplum_apps = {
+      prod = { app_id = "app_456,dev=app_123", prefixes = ["incoming/prod/"] }
+    }
+  }
+  expect_failures = [var.leanplum_apps]
+}
+
+run "a_prefix_is_routed_to_one_app_only" {
+  command = plan
+  variables {
+    leanplum_apps = {
+      dev  = { app_id = "app_123", prefixes = ["incoming/x/"] }
+      prod = { app_id = "app_456", prefixes = ["incoming/x/"] }
+    }
+  }
+  expect_failures = [var.leanplum_apps]
+}
+
+run "app_prefixes_must_be_under_the_incoming_prefix" {
+  command = plan
+  variables {
+    leanplum_apps = {
+      prod = { app_id = "app_456", prefixes = ["uploads/prod/"] }
+    }
+  }
+  expect_failures = [terraform_data.settings_checks]
+}
+
+run "dry_run_prefixes_must_be_under_the_incoming_prefix" {
+  command = plan
+  variables {
+    dry_run_prefixes = ["importer/check/"]
+  }
+  expect_failures = [terraform_data.settings_checks]
+}
+
+run "a_prefix_is_routed_to_an_app_or_to_dry_run_not_both" {
+  command = plan
+  variables {
+    leanplum_apps = {
+      prod = { app_id = "app_456", prefixes = ["incoming/prod/"] }
+    }
+    dry_run_prefixes = ["incoming/prod/"]
+  }
+  expect_failures = [terraform_data.settings_checks]
+}
+
+run "dry_run_prefixes_must_be_distinct" {
+  command = plan
+  variables {
+    dry_run_prefixes = ["incoming/check/", "incoming/check/"]
+  }
+  expect_failures = [var.dry_run_prefixes]
+}
+
+run "leanplum_bucket_must_be_a_bucket_name" {
+  command = plan
+  variables {
+    leanplum_bucket = "gs://leanplum-provided-imports"
+  }
+  expect_failures = [var.leanplum_bucket]
+}
+
+run "leanplum_bucket_none_means_not_used" {
+  variables {
+    leanplum_bucket = "none"
+  }
+  assert {
+    condition     = google_cloudfunctions2_function.ingest.service_config[0].environment_variables["LEANPLUM_BUCKET"] == "none" && length(google_storage_bucket_iam_member.ingest_leanplum_write) == 0 && length(data.google_storage_bucket.leanplum) == 0
+    error_message = "\"none\" is the code's spelling of no bucket: no grant, no read."
+  }
+}
+
+run "leanplum_bucket_prefix_must_be_a_folder" {
+  command = plan
+  variables {
+    leanplum_bucket        = "leanplum-provided-imports"
+    leanplum_bucket_prefix = "/leanplum-importer"
+  }
+  expect_failures = [var.leanplum_bucket_prefix]
+}
+
+run "leanplum_bucket_is_not_the_state_bucket" {
+  command = plan
+  variables {
+    leanplum_bucket = "acme-importer-test-lp-importer-state"
+  }
+  expect_failures = [terraform_data.settings_checks]
+}
+
+run "leanplum_bucket_is_not_the_landing_bucket" {
+  command = plan
+  variables {
+    leanplum_bucket = "acme-importer-test-lp-importer-landing"
+  }
+  expect_failures = [terraform_data.settings_checks]
+}
+
+run "leanplum_bucket_iam_must_be_a_known_mode" {
+  command = plan
+  variables {
+    leanplum_bucket     = "leanplum-provided-imports"
+    leanplum_bucket_iam = "owner"
+  }
+  expect_failures = [var.leanplum_bucket_iam]
+}
+
+run "leanplum_bucket_must_use_uniform_access" {
+  command = plan
+  variables {
+    leanplum_bucket = "leanplum-acl-bucket"
+  }
+  override_data {
+    target = data.google_storage_bucket.leanplum[0]
+    values = {
+      location                    = "US"
+      uniform_bucket_level_access = false
+    }
+  }
+  expect_failures = [data.google_storage_bucket.leanplum]
 }

@@ -200,7 +200,7 @@ def _add_field(message: dict[str, Any], columns: list[Column]) -> None:
 
 def _add_column(message: dict[str, Any], columns: list[Column]) -> None:
     _column(columns, "timings")["fields"].append(
-        {"name": "seconds_queued", "type": "FLOAT", "mode": "NULLABLE"}
+        {"name": "seconds_in_flight", "type": "FLOAT", "mode": "NULLABLE"}
     )
 
 
@@ -244,7 +244,7 @@ def _record_as_json(message: dict[str, Any], columns: list[Column]) -> None:
     [
         (_add_field, "counts.rows_deduplicated"),
         (_add_top_level_field, "attempt"),
-        (_add_column, "timings.seconds_queued"),
+        (_add_column, "timings.seconds_in_flight"),
         (_drop_nested_column, "jobs.files"),
         (_retype_column, "file.size_bytes"),
         (_retype_field, "timings.seconds_job"),

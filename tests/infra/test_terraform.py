@@ -5,10 +5,11 @@
 - checkov, pinned, from its own venv (``scripts/install_checkov.sh``), clean, with every skipped
   check carrying its reason.
 - The functions' environment variables in Terraform are exactly the ones the code reads
-  (``functions/config.py`` SETTINGS).
-- The functions' object grants on both buckets are exactly the rows of ``functions/access.py``
-  ACCESS (role by read or write, IAM condition by prefix), and the functions wait (``time_sleep``)
-  for the grants their first deployment uses.
+  (``functions/settings.py`` SETTINGS), plus one ``LEANPLUM_DEV_KEY_<APP>`` secret per Leanplum
+  app (``functions/leanplum_apps.py``), the only names allowed to come from a dynamic block.
+- The functions' object grants on the landing, state and Leanplum buckets are exactly the rows
+  of ``functions/access.py`` ACCESS (role by read or write, IAM condition by prefix), and the
+  functions wait (``time_sleep``) for the grants their first deployment uses.
 
 In CI (``CI=true``) a missing tool fails these tests; elsewhere it skips them.
 """
@@ -25,7 +26,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from functions.access import ACCESS, INCOMING
+from functions.access import ACCESS, INCOMING, LEANPLUM_COPIES
 from functions.config import (
     EMULATOR_VARIABLES,
     RESERVED_PREFIX,
@@ -34,6 +35,7 @@ from functions.config import (
     FunctionName,
     settings_for,
 )
+from functions.leanplum_apps import APP_NAME_RE, KEY_VARIABLE_PREFIX, key_variable
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
@@ -68,7 +70,9 @@ def _show(result: subprocess.CompletedProcess[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(900)
+# About 7 minutes on a 2-core machine (some 80 `terraform test` runs against Python stub
+# providers); the limits leave room for a slower one.
+@pytest.mark.timeout(1800)
 def test_terraform_fmt_validate_and_test_offline() -> None:
     if shutil.which("terraform") is None:
         _unavailable("terraform is not on PATH")
@@ -83,7 +87,7 @@ def test_terraform_fmt_validate_and_test_offline() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=840,
+        timeout=1740,
         check=False,
     )
     if result.returncode == 3:
@@ -187,8 +191,40 @@ def _resources(kind: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+#: The one dynamic secret variable allowed: each Leanplum app's key, ``LEANPLUM_DEV_KEY_<APP>``
+#: (functions/leanplum_apps.py ``key_variable``), one per entry of ``var.leanplum_apps``, from
+#: that app's own secret. python-hcl2 keeps the template as written.
+APP_KEY_TEMPLATE = f"{KEY_VARIABLE_PREFIX}${{upper(secret_environment_variables.key)}}"
+APP_KEY_FOR_EACH = "${var.leanplum_apps}"
+APP_KEY_SECRET = (
+    "${google_secret_manager_secret.leanplum_app_dev_key[secret_environment_variables.key]"
+    ".secret_id}"
+)
+
+
+def _dynamic_secrets(name: str, service: dict[str, Any]) -> set[str]:
+    """The templates of the dynamic ``secret_environment_variables`` blocks of one function,
+    each checked to be the per-app key and nothing else."""
+    templates: set[str] = set()
+    for block in service.get("dynamic") or []:
+        for label, body in block.items():
+            if label == "__is_block__":
+                continue
+            assert _unquote(label) == "secret_environment_variables", (
+                f"{name}: dynamic {label} blocks are not compared with SETTINGS"
+            )
+            [content] = body["content"]
+            key = _unquote(content["key"])
+            assert key == APP_KEY_TEMPLATE, f"{name}: dynamic secret {key} is not an app key"
+            assert body["for_each"] == APP_KEY_FOR_EACH, f"{name}: app keys iterate leanplum_apps"
+            assert content["secret"] == APP_KEY_SECRET, f"{name}: an app key reads its own secret"
+            templates.add(key)
+    return templates
+
+
 def function_environment() -> dict[str, dict[str, set[str]]]:
-    """For each ``google_cloudfunctions2_function``: plain and secret env var names."""
+    """For each ``google_cloudfunctions2_function``: plain, secret and dynamic secret env var
+    names (the dynamic ones as their template, ``LEANPLUM_DEV_KEY_${upper(...)}``)."""
     found: dict[str, dict[str, set[str]]] = {}
     for name, body in _resources("google_cloudfunctions2_function").items():
         services = body["service_config"]
@@ -198,6 +234,7 @@ def function_environment() -> dict[str, dict[str, set[str]]]:
         found[name] = {
             "plain": {_unquote(key) for key in plain if key != "__is_block__"},
             "secret": {_unquote(secret["key"]) for secret in secrets},
+            "dynamic": _dynamic_secrets(name, service),
         }
     return found
 
@@ -211,6 +248,37 @@ def test_function_environment_matches_the_code(function: FunctionName) -> None:
     assert env["plain"] == {s.name for s in expected if not s.secret}
     assert env["secret"] == {s.name for s in expected if s.secret}
     assert not (env["plain"] | env["secret"]) & set(EMULATOR_VARIABLES)
+    # Both functions read every app's key: the ingest function starts jobs, the poller starts
+    # queued files and polls them.
+    assert env["dynamic"] == {APP_KEY_TEMPLATE}
+
+
+def test_app_key_variables_follow_the_code() -> None:
+    """The template Terraform renders is the code's ``key_variable`` for every valid app name,
+    and cannot collide with a setting of the table."""
+    for app in ("prod", "dev_eu", "a", "x" * 30):
+        assert APP_NAME_RE.match(app)
+        assert key_variable(app) == APP_KEY_TEMPLATE.replace(
+            "${upper(secret_environment_variables.key)}", app.upper()
+        )
+    names = {s.name for s in SETTINGS}
+    assert not {n for n in names if n.startswith(KEY_VARIABLE_PREFIX)}
+    assert "LEANPLUM_DEV_KEY" in names
+
+
+def test_the_dynamic_secret_comparison_refuses_other_names() -> None:
+    """Only ``LEANPLUM_DEV_KEY_<APP>`` may come from a dynamic block: anything else fails."""
+    content = {"key": '"EXTRA_${upper(secret_environment_variables.key)}"', "secret": "x"}
+    service = {
+        "dynamic": [
+            {'"secret_environment_variables"': {"for_each": APP_KEY_FOR_EACH, "content": [content]}}
+        ]
+    }
+    with pytest.raises(AssertionError):
+        _dynamic_secrets("example", service)
+    other_block = {"dynamic": [{'"environment_variables"': {"for_each": "x", "content": [{}]}}]}
+    with pytest.raises(AssertionError):
+        _dynamic_secrets("example", other_block)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,6 +299,8 @@ def _variable_default(name: str) -> str:
 
 # Terraform variable behind each setting whose default should agree with the code's.
 # POLL_MAX_ATTEMPTS is left out on purpose: Terraform derives it from the queue's retry budget.
+# LEANPLUM_APP_ROUTES and LEANPLUM_APP_IDS are built from leanplum_apps and dry_run_prefixes
+# (both empty by default: "none"), which infra/tests/wiring.tftest.hcl checks.
 DEFAULTS = {
     "LEANPLUM_API_URL": "leanplum_api_url",
     "INCOMING_PREFIX": "incoming_prefix",
@@ -245,16 +315,38 @@ DEFAULTS = {
     "COLUMN_MAP": "column_map",
     "DROP_COLUMNS": "drop_columns",
     "DUPLICATE_POLICY": "duplicate_policy",
-    "INGEST_LEASE_SECONDS": "ingest_timeout_seconds",  # the lease is the function's timeout
+    "INGEST_LEASE_SECONDS": "ingest_timeout_seconds",  # each lease is its function's timeout
     "POLL_FIRST_DELAY_SECONDS": "poll_first_delay_seconds",
     "POLL_DEADLINE_SECONDS": "poll_deadline_seconds",
+    "MAX_RUNNING_JOBS": "max_running_jobs",
+    "MAX_QUEUED_SECONDS": "max_queued_seconds",
+    "LEANPLUM_BUCKET": "leanplum_bucket",
+    "LEANPLUM_BUCKET_PREFIX": "leanplum_bucket_prefix",
+    "LEANPLUM_BUCKET_CLEANUP": "leanplum_bucket_cleanup",
 }
+#: How infra/functions.tf renders a variable's default where the spelling differs from the
+#: code's: leanplum_bucket "" (not used) becomes "none"; a bool goes through tostring().
+RENDERED = {"LEANPLUM_BUCKET": {"": "none"}}
+
+
+def _rendered_default(setting: str) -> str:
+    raw = _variable_default(DEFAULTS[setting])
+    if raw in ("True", "False"):  # python-hcl2 reads `default = true` as a Python bool
+        raw = raw.lower()
+    return RENDERED.get(setting, {}).get(raw, raw)
 
 
 @pytest.mark.parametrize("setting", sorted(DEFAULTS))
 def test_variable_defaults_match_the_code(setting: str) -> None:
     code_default = next(s.default for s in SETTINGS if s.name == setting)
-    assert _variable_default(DEFAULTS[setting]) == code_default
+    assert _rendered_default(setting) == code_default
+
+
+def test_every_optional_setting_has_its_default_compared() -> None:
+    """A new optional setting needs its variable in DEFAULTS (or a reason to be left out)."""
+    derived = {"POLL_MAX_ATTEMPTS", "LEANPLUM_APP_ROUTES", "LEANPLUM_APP_IDS"}
+    optional = {s.name for s in SETTINGS if not s.required}
+    assert optional - derived == set(DEFAULTS)
 
 
 def test_reserved_prefixes_match_the_code() -> None:
@@ -264,6 +356,25 @@ def test_reserved_prefixes_match_the_code() -> None:
     for local, value in RESERVED_PREFIXES.items():
         match = re.search(rf'(?m)^\s*{local}\s*=\s*"\$\{{local\.reserved_prefix\}}([^"]+)"', text)
         assert match and RESERVED_PREFIX + match.group(1) == value, local
+
+
+#: Live state of the importer (functions/settings.py): never deleted by a lifecycle rule.
+KEPT_PREFIXES = {"records_prefix", "slots_prefix", "waiting_prefix"}
+
+
+def test_lifecycle_rules_spare_the_live_state() -> None:
+    """The state bucket's rules name only prefixes whose objects may expire; records, job slots
+    and the waiting list have none (infra/storage.tf and infra/README.md say why)."""
+    [state] = [
+        body for name, body in _resources("google_storage_bucket").items() if name == "state"
+    ]
+    named: set[str] = set()
+    for rule in state.get("lifecycle_rule", []):
+        for condition in rule.get("condition", []):
+            for prefix in condition.get("matches_prefix", []):
+                named.add(str(prefix).removeprefix("${local.").removesuffix("}"))
+    assert named == set(RESERVED_PREFIXES) - KEPT_PREFIXES
+    assert set(RESERVED_PREFIXES) >= KEPT_PREFIXES
 
 
 def test_no_public_principal_is_granted() -> None:
@@ -283,15 +394,27 @@ def test_no_public_principal_is_granted() -> None:
 BUCKET_REFERENCES = {
     "${local.bucket_name}": "landing",
     "${google_storage_bucket.state.name}": "state",
+    "${var.leanplum_bucket}": "leanplum",
 }
 #: The local holding ``projects/_/buckets/BUCKET/objects/`` of each bucket role (infra/iam.tf).
-OBJECTS_LOCALS = {"landing": "landing_objects", "state": "state_objects"}
+OBJECTS_LOCALS = {
+    "landing": "landing_objects",
+    "state": "state_objects",
+    "leanplum": "leanplum_objects",
+}
 #: Read-only rows are objectViewer, read-write rows objectUser (overwrite needs delete).
 ROLE_WRITES = {"roles/storage.objectViewer": False, "roles/storage.objectUser": True}
+#: On Leanplum's bucket the role is chosen by leanplum_bucket_iam (a custom role holding exactly
+#: create/get/delete or delete, or roles/storage.objectUser): read-write rows, that bucket only.
+LEANPLUM_ROLE_WRITES = {
+    "${local.leanplum_bucket_roles.ingest}": True,
+    "${local.leanplum_bucket_roles.poller}": True,
+}
 FUNCTION_MEMBER = re.compile(r"^\$\{google_service_account\.(ingest|poller)\.member\}$")
 #: ``resource.name.startsWith("${local.<bucket>_objects}${<prefix>}")`` as python-hcl2 prints it.
 PREFIX_CLAUSE = re.compile(
-    r'startsWith\(\\*"\$\{local\.(\w+)\}\$\{(var\.incoming_prefix|local\.\w+)\}\\*"\)'
+    r'startsWith\(\\*"\$\{local\.(\w+)\}'
+    r'\$\{(var\.incoming_prefix|var\.leanplum_bucket_prefix|local\.\w+)\}\\*"\)'
 )
 
 Row = tuple[str, str, bool, str]  # function, bucket role, write, prefix (INCOMING as is)
@@ -301,6 +424,8 @@ def _prefix(reference: str) -> str:
     """The prefix an HCL reference stands for, in the terms of functions/access.py."""
     if reference == "var.incoming_prefix":
         return INCOMING
+    if reference == "var.leanplum_bucket_prefix":
+        return LEANPLUM_COPIES
     local = reference.removeprefix("local.")
     assert local in RESERVED_PREFIXES, f"{reference}: not a reserved prefix of functions/config.py"
     return RESERVED_PREFIXES[local]
@@ -325,7 +450,13 @@ def terraform_object_rows() -> dict[str, set[Row]]:
         assert bucket_ref in BUCKET_REFERENCES, f"{name}: unknown bucket {bucket_ref}"
         bucket = BUCKET_REFERENCES[bucket_ref]
         role = _unquote(body.get("role"))
-        assert role in ROLE_WRITES, f"{name}: {role} is neither objectViewer nor objectUser"
+        if bucket == "leanplum":
+            assert role in LEANPLUM_ROLE_WRITES, f"{name}: {role} is not a Leanplum bucket role"
+            assert role.endswith(f".{function}}}"), f"{name}: {role} is another function's role"
+            writes = LEANPLUM_ROLE_WRITES[role]
+        else:
+            assert role in ROLE_WRITES, f"{name}: {role} is neither objectViewer nor objectUser"
+            writes = ROLE_WRITES[role]
         [expression] = _conditions(name, body)
         clauses = PREFIX_CLAUSE.findall(expression)
         assert clauses, f"{name}: no prefix clause in {expression}"
@@ -335,7 +466,7 @@ def terraform_object_rows() -> dict[str, set[Row]]:
             assert objects_local == OBJECTS_LOCALS[bucket], (
                 f"{name}: a {bucket} grant conditioned on local.{objects_local}"
             )
-            found.add((function, bucket, ROLE_WRITES[role], _prefix(reference)))
+            found.add((function, bucket, writes, _prefix(reference)))
         rows[name] = found
     return rows
 
@@ -364,6 +495,21 @@ def test_object_grants_follow_the_access_table() -> None:
         assert not rows & terraform, f"{name} repeats a grant made elsewhere"
         terraform |= rows
     assert _by_grant(terraform) == _by_grant(access_rows())
+
+
+def test_leanplum_bucket_grants_list_nothing() -> None:
+    """On Leanplum's bucket the functions reach their copies only: no bucket-level clause (no
+    listing of Leanplum's objects), and the access table has rows there for both functions."""
+    grants = {
+        name: body
+        for name, body in _resources("google_storage_bucket_iam_member").items()
+        if str(body.get("bucket")) == "${var.leanplum_bucket}"
+    }
+    assert set(grants) == {"ingest_leanplum_write", "poller_leanplum_write"}
+    for name, body in grants.items():
+        [expression] = _conditions(name, body)
+        assert "resource.type" not in expression, f"{name}: no bucket-level clause"
+    assert {row[0] for row in access_rows() if row[1] == "leanplum"} == {"ingest", "poller"}
 
 
 def test_each_grant_is_one_function_bucket_and_role() -> None:
