@@ -56,7 +56,10 @@ variables {
   leanplum_app_id = "app_test"
 }
 
+# One apply of the same configuration checks 3 things (each was its own run;
+# merged because every run starts the stub providers again, about 5 s each).
 run "history_is_on_by_default_partitioned_by_publish_time_and_clustered_by_status" {
+  # -- history_is_on_by_default_partitioned_by_publish_time_and_clustered_by_status
   assert {
     condition     = length(google_bigquery_dataset.history) == 1 && google_bigquery_dataset.history[0].dataset_id == "lp_importer_history" && google_bigquery_dataset.history[0].location == "europe-west1"
     error_message = "The history dataset is <name_prefix>_history, in the functions' region."
@@ -107,9 +110,8 @@ run "history_is_on_by_default_partitioned_by_publish_time_and_clustered_by_statu
     condition     = contains(keys(google_project_service.enabled), "bigquery.googleapis.com") && contains(keys(google_project_service.enabled), "monitoring.googleapis.com")
     error_message = "The BigQuery and Monitoring APIs are enabled."
   }
-}
 
-run "the_bigquery_subscription_writes_every_result_with_its_metadata" {
+  # -- the_bigquery_subscription_writes_every_result_with_its_metadata
   assert {
     condition = (
       google_pubsub_subscription.history[0].topic == google_pubsub_topic.results.id &&
@@ -161,9 +163,8 @@ run "the_bigquery_subscription_writes_every_result_with_its_metadata" {
     condition     = output.history_subscription == google_pubsub_subscription.history[0].id && output.history_dead_letter_subscription == google_pubsub_subscription.history_dead_letter[0].id
     error_message = "The history's subscriptions are outputs."
   }
-}
 
-run "the_pubsub_service_agent_writes_that_table_only" {
+  # -- the_pubsub_service_agent_writes_that_table_only
   assert {
     condition = (
       google_bigquery_table_iam_member.pubsub_agent_history_writer[0].member == "serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com" &&
@@ -267,7 +268,10 @@ run "history_can_be_turned_off" {
   }
 }
 
+# One apply of the same configuration checks 4 things (each was its own run;
+# merged because every run starts the stub providers again, about 5 s each).
 run "results_are_counted_by_status_from_the_publish_log_line" {
+  # -- results_are_counted_by_status_from_the_publish_log_line
   assert {
     condition = google_logging_metric.results.filter == join("\n", [
       "resource.type=\"cloud_run_revision\"",
@@ -292,9 +296,8 @@ run "results_are_counted_by_status_from_the_publish_log_line" {
     condition     = output.results_metric == "logging.googleapis.com/user/lp-importer-results"
     error_message = "The metric's type is an output."
   }
-}
 
-run "failed_timed_out_and_rejected_results_alert" {
+  # -- failed_timed_out_and_rejected_results_alert
   assert {
     condition = google_monitoring_alert_policy.problem_results.conditions[0].condition_threshold[0].filter == join(" AND ", [
       "metric.type=\"logging.googleapis.com/user/lp-importer-results\"",
@@ -323,9 +326,8 @@ run "failed_timed_out_and_rejected_results_alert" {
     condition     = strcontains(google_monitoring_alert_policy.problem_results.documentation[0].content, "imports --state-bucket acme-importer-test-lp-importer-state list gs://acme-importer-test-lp-importer-landing/incoming/")
     error_message = "The documentation says how to find the files, with this deployment's buckets."
   }
-}
 
-run "dead_letter_backlogs_alert" {
+  # -- dead_letter_backlogs_alert
   assert {
     condition = google_monitoring_alert_policy.dead_letters.conditions[0].condition_threshold[0].filter == join(" AND ", [
       "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\"",
@@ -350,9 +352,8 @@ run "dead_letter_backlogs_alert" {
     ]) && google_monitoring_alert_policy.history_stalled[0].conditions[0].condition_threshold[0].threshold_value == 3600
     error_message = "A history subscription that stops writing for an hour alerts."
   }
-}
 
-run "alerts_notify_nobody_unless_channels_are_given" {
+  # -- alerts_notify_nobody_unless_channels_are_given
   assert {
     condition = alltrue([
       for p in concat([google_monitoring_alert_policy.problem_results, google_monitoring_alert_policy.dead_letters], google_monitoring_alert_policy.history_stalled) :

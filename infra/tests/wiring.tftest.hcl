@@ -56,7 +56,10 @@ variables {
   leanplum_app_id = "app_test"
 }
 
+# One apply of the same configuration checks 12 things (each was its own run;
+# merged because every run starts the stub providers again, about 5 s each).
 run "ingest_is_triggered_by_finalized_objects_of_the_bucket_with_retries" {
+  # -- ingest_is_triggered_by_finalized_objects_of_the_bucket_with_retries
   assert {
     condition     = google_cloudfunctions2_function.ingest.event_trigger[0].event_type == "google.cloud.storage.object.v1.finalized"
     error_message = "The ingest function must be triggered by google.cloud.storage.object.v1.finalized."
@@ -92,9 +95,8 @@ run "ingest_is_triggered_by_finalized_objects_of_the_bucket_with_retries" {
     condition     = google_project_iam_member.gcs_agent_pubsub_publisher.role == "roles/pubsub.publisher" && google_project_iam_member.gcs_agent_pubsub_publisher.member == "serviceAccount:service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
     error_message = "The Cloud Storage service agent needs roles/pubsub.publisher for Eventarc."
   }
-}
 
-run "functions_build_from_the_hashed_source_archive" {
+  # -- functions_build_from_the_hashed_source_archive
   assert {
     condition     = google_cloudfunctions2_function.ingest.build_config[0].entry_point == "on_csv_finalized" && google_cloudfunctions2_function.poller.build_config[0].entry_point == "poll_import"
     error_message = "Entry points must be on_csv_finalized (ingest) and poll_import (poller)."
@@ -122,9 +124,8 @@ run "functions_build_from_the_hashed_source_archive" {
     condition     = contains(local.source_files, "functions/config.py") && !anytrue([for f in local.source_files : strcontains(f, "__pycache__")])
     error_message = "The archive holds the functions package, without __pycache__."
   }
-}
 
-run "one_service_account_per_function_and_poller_invoked_by_tasks_only" {
+  # -- one_service_account_per_function_and_poller_invoked_by_tasks_only
   assert {
     condition     = google_cloudfunctions2_function.ingest.service_config[0].service_account_email == google_service_account.ingest.email
     error_message = "The ingest function must run as its own service account."
@@ -171,9 +172,8 @@ run "one_service_account_per_function_and_poller_invoked_by_tasks_only" {
     ])
     error_message = "Both functions read the one Leanplum key secret only."
   }
-}
 
-run "secret_is_an_environment_variable_from_secret_manager" {
+  # -- secret_is_an_environment_variable_from_secret_manager
   assert {
     condition = alltrue([
       for f in [google_cloudfunctions2_function.ingest, google_cloudfunctions2_function.poller] :
@@ -202,9 +202,8 @@ run "secret_is_an_environment_variable_from_secret_manager" {
     ])
     error_message = "Both functions are told the state bucket (STATE_BUCKET)."
   }
-}
 
-run "queue_has_a_bounded_retry_budget_matching_the_poller" {
+  # -- queue_has_a_bounded_retry_budget_matching_the_poller
   assert {
     condition     = google_cloud_tasks_queue.poll.retry_config[0].max_attempts == 160 && google_cloudfunctions2_function.poller.service_config[0].environment_variables["POLL_MAX_ATTEMPTS"] == "160"
     error_message = "The queue's max_attempts is bounded and passed to the poller as POLL_MAX_ATTEMPTS."
@@ -226,9 +225,8 @@ run "queue_has_a_bounded_retry_budget_matching_the_poller" {
     condition     = google_cloud_tasks_queue.poll.rate_limits[0].max_dispatches_per_second == 5 && google_cloud_tasks_queue.poll.rate_limits[0].max_concurrent_dispatches == 10
     error_message = "The queue must be rate limited."
   }
-}
 
-run "results_subscription_dead_letters" {
+  # -- results_subscription_dead_letters
   assert {
     condition     = google_pubsub_subscription.results_example.topic == google_pubsub_topic.results.id
     error_message = "The example subscription reads the results topic."
@@ -249,9 +247,8 @@ run "results_subscription_dead_letters" {
     condition     = google_pubsub_subscription.dead_letter.topic == google_pubsub_topic.dead_letter.id
     error_message = "Dead letters must be kept by a subscription."
   }
-}
 
-run "landing_bucket_holds_uploads_only_and_keeps_replaced_versions_a_week" {
+  # -- landing_bucket_holds_uploads_only_and_keeps_replaced_versions_a_week
   assert {
     condition     = google_storage_bucket.landing[0].uniform_bucket_level_access == true && google_storage_bucket.landing[0].public_access_prevention == "enforced"
     error_message = "The landing bucket must use uniform access and enforce public access prevention."
@@ -282,9 +279,8 @@ run "landing_bucket_holds_uploads_only_and_keeps_replaced_versions_a_week" {
     condition     = google_storage_bucket.source.force_destroy == true
     error_message = "terraform destroy must be able to empty the versioned source bucket."
   }
-}
 
-run "state_bucket_is_private_unversioned_and_beside_the_landing_bucket" {
+  # -- state_bucket_is_private_unversioned_and_beside_the_landing_bucket
   assert {
     condition     = google_storage_bucket.state.name == "acme-importer-test-lp-importer-state" && google_storage_bucket.state.name != google_storage_bucket.landing[0].name
     error_message = "The state bucket is a second bucket, <project>-<prefix>-state."
@@ -309,9 +305,8 @@ run "state_bucket_is_private_unversioned_and_beside_the_landing_bucket" {
     condition     = output.state_bucket_name == google_storage_bucket.state.name && output.state_bucket_url == google_storage_bucket.state.url
     error_message = "The state bucket is an output."
   }
-}
 
-run "state_bucket_expires_archive_reports_and_parts_and_keeps_records" {
+  # -- state_bucket_expires_archive_reports_and_parts_and_keeps_records
   assert {
     condition = anytrue([
       for r in google_storage_bucket.state.lifecycle_rule :
@@ -344,9 +339,8 @@ run "state_bucket_expires_archive_reports_and_parts_and_keeps_records" {
     ])
     error_message = "Import records and claims are kept, and no rule applies to the whole state bucket."
   }
-}
 
-run "object_grants_are_the_access_table_on_both_buckets" {
+  # -- object_grants_are_the_access_table_on_both_buckets
   # functions/access.py ACCESS, rendered: tests/infra/test_terraform.py compares the HCL with the
   # table itself; this run proves what the conditions evaluate to.
   assert {
@@ -420,9 +414,8 @@ run "object_grants_are_the_access_table_on_both_buckets" {
     )
     error_message = "poller: read-only on the parts Leanplum read (the join)."
   }
-}
 
-run "build_reads_googles_copy_of_the_source_only" {
+  # -- build_reads_googles_copy_of_the_source_only
   assert {
     condition = (
       google_project_iam_member.build_gcf_sources_reader.role == "roles/storage.objectViewer" &&
@@ -439,9 +432,8 @@ run "build_reads_googles_copy_of_the_source_only" {
     condition     = google_artifact_registry_repository.functions.cleanup_policy_dry_run == false
     error_message = "The repository's cleanup policies must really delete (no dry run)."
   }
-}
 
-run "first_apply_waits_for_iam_and_the_eventarc_agent" {
+  # -- first_apply_waits_for_iam_and_the_eventarc_agent
   # What the functions wait for (depends_on) is checked by tests/infra/test_terraform.py.
   assert {
     condition = alltrue([
@@ -697,7 +689,10 @@ run "start_queue_follows_its_variables" {
   }
 }
 
+# One apply of the same configuration checks 2 things (each was its own run;
+# merged because every run starts the stub providers again, about 5 s each).
 run "functions_enqueue_on_the_queues_they_use_as_the_tasks_identity" {
+  # -- functions_enqueue_on_the_queues_they_use_as_the_tasks_identity
   assert {
     condition = (
       google_cloud_tasks_queue_iam_member.ingest_start_enqueuer.name == google_cloud_tasks_queue.start.name &&
@@ -734,13 +729,11 @@ run "functions_enqueue_on_the_queues_they_use_as_the_tasks_identity" {
     ])
     error_message = "Both functions create poll tasks: both get TASKS_QUEUE, TASKS_SERVICE_ACCOUNT and POLL_FIRST_DELAY_SECONDS."
   }
-}
 
-# ---------------------------------------------------------------------------------------------
-# The settings both functions share, at their defaults (the code's defaults).
-# ---------------------------------------------------------------------------------------------
-
-run "job_slot_and_leanplum_settings_default_to_the_codes_defaults" {
+  # -- job_slot_and_leanplum_settings_default_to_the_codes_defaults
+  # ---------------------------------------------------------------------------------------------
+  # The settings both functions share, at their defaults (the code's defaults).
+  # ---------------------------------------------------------------------------------------------
   assert {
     condition = alltrue([
       for f in [google_cloudfunctions2_function.ingest, google_cloudfunctions2_function.poller] :
