@@ -3,11 +3,15 @@
 Why: exporters write shards of up to 1 GB of logical data (about 150 MB gzipped), and the
 ingest function must decompress, validate and split one inside its limits (540 s, its memory,
 and ``/tmp``, which is memory in Cloud Functions). This script runs the same code the function
-runs on such a shard, in one process, and reports time per step, peak RSS and the most bytes
-held in temporary files at once, beside a plain ``gzip`` read of the same shard as a baseline
-measured in the same run (ratios, not absolute speed, are what compare across machines).
+runs on such a shard, each way in a fresh process: ``copy`` (decompress, then a plain ``csv``
+copy: the floor), ``reference`` (the one-process reference validator), ``fast`` (the default
+path, which chooses) and ``parallel`` (worker processes forced). It reports time per step
+and memory counted honestly: the peak, at one moment, of the process tree's RSS plus every
+byte under the temporary directory (decoded input, output, parts, and spill files though
+unlinked), since ``/tmp`` is memory in Cloud Functions; and a plain ``gzip`` read of the
+shard as a baseline (ratios, not absolute speed, are what compare across machines).
 
-Usage: ``python scripts/benchmark_shard.py [--bytes 1000000000] [--keep DIR]``.
+Usage: ``python scripts/benchmark_shard.py [--bytes 1000000000] [--keep DIR] [--kinds ...]``.
 """
 
 from __future__ import annotations
@@ -15,16 +19,18 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import resource
+import multiprocessing
 import shutil
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmark_validator import MemoryWatcher, plain_copy  # the script beside this one
+
 from functions.compression import Limits, gunzip
-from functions.validation import ValidationOptions, split_by_user, validate_csv
+from functions.validation import ValidationOptions, core, split_by_user, validate_csv
+from functions.validation.capacity import available_cpus
 
 DAY = 86_400
 #: Leanplum's limit per file, as the importer applies it (decimal megabytes, a margin).
@@ -55,78 +61,100 @@ def write_shard(path: Path, target_bytes: int) -> int:
     return rows
 
 
-class TmpWatcher:
-    """Samples the bytes held under a directory: what ``/tmp`` would hold in memory."""
+def run_kind(kind: str, shard: str, work: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """The ingest's steps on the shard in a fresh process, as ``kind`` (copy: the floor)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=work))
+    timings: dict[str, float] = {}
+    with MemoryWatcher(str(tmp), period=0.2) as watcher:
+        step = time.perf_counter()
+        decoded = tmp / "decoded.csv"
+        size = gunzip(Path(shard), decoded, Limits(2_000_000_000, 1000))
+        timings["decompress_s"] = time.perf_counter() - step
+        step = time.perf_counter()
+        normalized, rejected = tmp / "normalized.csv", tmp / "rejected.csv"
+        if kind == "copy":
+            plain_copy(str(decoded), str(normalized))
+            timings["validate_s"] = time.perf_counter() - step
+            result: dict[str, object] = {}
+        else:
+            core.FAST = kind != "reference"
+            now = datetime.now(UTC).replace(microsecond=0)
+            workers = available_cpus() if kind == "parallel" else None
+            options = ValidationOptions(now=now, temp_dir=str(tmp), workers=workers)
+            with (
+                decoded.open("rb") as src,
+                normalized.open("wb") as out,
+                rejected.open("wb") as rej,
+            ):
+                report = validate_csv(src, out, rej, options)
+            timings["validate_s"] = time.perf_counter() - step
+            decoded.unlink()  # the function drops the decoded copy once validated
+            step = time.perf_counter()
+            handles = []
 
-    def __init__(self, root: Path) -> None:
-        self.root, self.peak, self._stop = root, 0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+            def open_part(index: int):  # type: ignore[no-untyped-def]
+                handles.append((tmp / f"part-{index:03d}.csv").open("wb"))
+                return handles[-1]
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            total = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
-            self.peak = max(self.peak, total)
-
-    def __enter__(self) -> TmpWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
+            with normalized.open("rb") as src:
+                parts = split_by_user(src, PART_BYTES, open_part)
+            for handle in handles:
+                handle.close()
+            timings["split_s"] = time.perf_counter() - step
+            result = {
+                "rows": report.rows_total, "accepted": report.accepted,
+                "rows_written": report.rows_written, "parts": len(parts),
+                "largest_part_bytes": max(p.bytes for p in parts),
+            }  # fmt: skip
+    shutil.rmtree(tmp, ignore_errors=True)
+    result.update(
+        decompressed_bytes=size,
+        seconds={k: round(v, 1) for k, v in timings.items()},
+        validate_mb_per_s=round(size / 1e6 / timings["validate_s"], 1),
+        peak_rss_mb=round(watcher.peak_rss / 1e6),
+        peak_tmp_mb=round(watcher.peak_temp / 1e6),
+        peak_total_mb=round(watcher.peak_total / 1e6),
+    )
+    queue.put(result)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bytes", type=int, default=1_000_000_000)
     parser.add_argument("--keep", type=Path, help="where to keep the generated shard")
+    parser.add_argument(
+        "--kinds",
+        default="copy,reference,fast,parallel",
+        help="copy, reference, fast (the default path) and/or parallel (workers forced)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="shard-bench-"))
     shard = (args.keep or work) / "shard-000000000000.csv.gz"
-    rows = write_shard(shard, args.bytes) if not shard.exists() else -1
-    timings: dict[str, float] = {}
+    if not shard.exists():
+        write_shard(shard, args.bytes)
     started = time.perf_counter()
     with gzip.open(shard, "rb") as plain:
         while plain.read(8 * 1024 * 1024):
             pass
-    timings["baseline_gzip_read_s"] = time.perf_counter() - started
-    tmp = work / "tmp"
-    tmp.mkdir()
-    with TmpWatcher(tmp) as watcher:
-        step = time.perf_counter()
-        decoded = tmp / "decoded.csv"
-        size = gunzip(shard, decoded, Limits(2_000_000_000, 1000))
-        timings["decompress_s"] = time.perf_counter() - step
-        step = time.perf_counter()
-        normalized, rejected = tmp / "normalized.csv", tmp / "rejected.csv"
-        options = ValidationOptions(now=datetime.now(UTC).replace(microsecond=0), temp_dir=str(tmp))
-        with decoded.open("rb") as src, normalized.open("wb") as out, rejected.open("wb") as rej:
-            report = validate_csv(src, out, rej, options)
-        timings["validate_s"] = time.perf_counter() - step
-        decoded.unlink()  # the function drops the decoded copy once validated
-        step = time.perf_counter()
-        handles = []
-
-        def open_part(index: int):  # type: ignore[no-untyped-def]
-            handles.append((tmp / f"part-{index:03d}.csv").open("wb"))
-            return handles[-1]
-
-        with normalized.open("rb") as src:
-            parts = split_by_user(src, PART_BYTES, open_part)
-        for handle in handles:
-            handle.close()
-        timings["split_s"] = time.perf_counter() - step
-    total = sum(v for k, v in timings.items() if not k.startswith("baseline"))
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({
-        "shard_gzip_bytes": shard.stat().st_size, "decompressed_bytes": size,
-        "rows": report.rows_total if rows < 0 else rows, "accepted": report.accepted,
-        "rows_written": report.rows_written, "parts": len(parts),
-        "largest_part_bytes": max(p.bytes for p in parts),
-        "seconds": {k: round(v, 1) for k, v in timings.items()}, "seconds_total": round(total, 1),
-        "ratio_to_gzip_read": round(total / timings["baseline_gzip_read_s"], 1),
-        "peak_rss_mb": round(peak_rss_mb), "peak_tmp_mb": round(watcher.peak / 1e6),
-    }, indent=1))  # fmt: skip
+    results: dict[str, object] = {
+        "shard_gzip_bytes": shard.stat().st_size,
+        "baseline_gzip_read_s": round(time.perf_counter() - started, 1),
+    }
+    context = multiprocessing.get_context("spawn")
+    for kind in args.kinds.split(","):
+        queue: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
+        child = context.Process(target=run_kind, args=(kind, str(shard), str(work), queue))
+        child.start()
+        results[kind] = queue.get()
+        child.join()
+    copy = results.get("copy")
+    for kind in ("reference", "fast", "parallel"):
+        found = results.get(kind)
+        if isinstance(copy, dict) and isinstance(found, dict):
+            results[f"{kind}_validate_ratio_to_plain_copy"] = round(
+                found["validate_mb_per_s"] / copy["validate_mb_per_s"], 2
+            )
+    print(json.dumps(results, indent=1))
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

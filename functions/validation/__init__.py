@@ -12,6 +12,11 @@ formats), ``rules`` (row rules by chunk), ``sorting`` (bounded grouping by user)
 ``duplicates`` (exact repeats, dropped where grouping makes them neighbours), ``billing``
 (user lookups), ``warnings``, ``report``, ``rejected`` (the rejected-rows CSV), ``core``
 (validate_csv), ``split`` and ``records`` (cutting output into parts).
+
+Fast paths, each proved equal to the reference above by tests/unit/test_validation_fast_*:
+``fastrules`` and ``fasttime`` (the same rules with C-level scans, time cells by groups),
+``capacity`` (whether to use worker processes), ``parallel``, ``scanning``, ``workers`` and
+``pool`` (the same code in several processes). ``core.FAST = False`` runs the reference only.
 """
 
 from functions.validation.core import validate_csv

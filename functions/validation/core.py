@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Callable
 from typing import BinaryIO
 
 from functions.validation.billing import LookupCounter
+from functions.validation.capacity import worker_count
 from functions.validation.columns import ColumnPlan, HeaderError, plan_columns
 from functions.validation.decoding import LineSource
 from functions.validation.duplicates import RepeatFilter
+from functions.validation.fastrules import FastChunkChecker
 from functions.validation.options import ValidationOptions
 from functions.validation.reading import ChunkReader
 from functions.validation.rejected import RejectedWriter
@@ -23,6 +26,10 @@ from functions.validation.warnings import add_warnings
 #: keep a chunk's Python objects (a few MB) negligible against the sort budget.
 CHUNK_ROWS = 8192
 _WRITE_LINES = 8192
+_LOG = logging.getLogger(__name__)
+#: False: the reference path only (one process, ``rules.ChunkChecker``), which the
+#: equivalence tests compare the fast paths (``fastrules``, ``parallel``) against.
+FAST = True
 
 
 class _Refused(Exception):
@@ -43,7 +50,56 @@ def validate_csv(
     reason, then the row as read). ``progress``, when given, is called after each chunk with
     the number of input bytes read so far. Memory is bounded (see ``sorting``); temporary
     spill files go to ``options.temp_dir``.
+
+    Where several vCPUs are usable and idle and the input is big (``capacity``), the work is
+    shared with worker processes (``parallel``): same code, same bytes. Should the workers
+    fail (killed for memory, say) the run starts again here, in one process, from the same
+    stream positions (the parallel path is used only when all three streams can seek).
     """
+    from functions.validation import parallel  # here: it imports this module
+    from functions.validation.pool import WorkerError
+
+    count = worker_count(source, options) if FAST else 0
+    if count > 1:
+        marks = _positions(source, output, rejected)
+        if marks is not None:
+            try:
+                return parallel.validate_parallel(
+                    source, output, rejected, options, count=count, progress=progress
+                )
+            except WorkerError as error:
+                _LOG.warning("parallel validation failed, validating sequentially: %s", error)
+                _rewind(marks, source, output, rejected)
+    return _validate_sequential(source, output, rejected, options, progress)
+
+
+def _positions(*streams: BinaryIO) -> list[int] | None:
+    """Where each stream stands, to start again from there; None if one cannot seek."""
+    try:
+        if not all(stream.seekable() for stream in streams):
+            return None
+        return [stream.tell() for stream in streams]
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _rewind(marks: list[int], source: BinaryIO, *written: BinaryIO) -> None:
+    """Back to the marks, dropping what the failed run wrote."""
+    source.seek(marks[0])
+    for stream, mark in zip(written, marks[1:], strict=True):
+        stream.seek(mark)
+        stream.truncate()
+
+
+def _validate_sequential(
+    source: BinaryIO,
+    output: BinaryIO,
+    rejected: BinaryIO,
+    options: ValidationOptions,
+    progress: Callable[[int], None] | None = None,
+) -> ValidationReport:
+    """One process, chunk by chunk: the reference when ``FAST`` is False, else the same
+    steps with ``fastrules.FastChunkChecker`` (see ``_start``)."""
     report = ValidationReport()
     lines = LineSource(source)
     reader = ChunkReader(lines)
@@ -112,7 +168,8 @@ def _start(
     except HeaderError as error:
         raise _Refused(str(error)) from None
     report.column_mapping = plan.mapping
-    checker = ChunkChecker(plan, options, report, RejectedWriter(rejected, header))
+    kind = FastChunkChecker if FAST else ChunkChecker
+    checker = kind(plan, options, report, RejectedWriter(rejected, header))
     return plan, checker, seen
 
 

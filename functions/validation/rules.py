@@ -385,7 +385,7 @@ class ChunkChecker:
             lines.append(buffer.getvalue()[:-2])
         return lines
 
-    def _collect_events(self, events: Sequence[str]) -> None:
+    def _collect_events(self, events: Iterable[str]) -> None:
         if self.event_names_capped:
             return
         self.event_names.update(events)

@@ -21,6 +21,7 @@ which is where ``duplicates`` drops them, batch by batch, without a set of the w
 
 from __future__ import annotations
 
+import csv
 import heapq
 import marshal
 import tempfile
@@ -28,8 +29,8 @@ import zlib
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterator
-from itertools import repeat
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import itemgetter, methodcaller
 from typing import BinaryIO
 
 from functions.validation.duplicates import RepeatFilter
@@ -42,7 +43,11 @@ DEFAULT_BUDGET_BYTES = 32 * 1024 * 1024
 #: Rough bytes a record costs besides its line text (tuple, float, int, str headers).
 RECORD_OVERHEAD = 200
 _MERGE_PIECE = 4096
+#: First byte of a zlib stream with the default window (0x78).
+_ZLIB_FIRST_BYTE = b"x"
 
+_first = itemgetter(0)
+_quoted = methodcaller("startswith", '"')
 _by_user = itemgetter(1)
 _by_seconds = itemgetter(2)
 _by_line = itemgetter(3)
@@ -55,6 +60,52 @@ def buckets_of(users: list[str]) -> list[int]:
     processes (unlike ``hash``), so every run orders users the same way."""
     mask = NUM_BUCKETS - 1
     return [crc & mask for crc in map(zlib.crc32, map(str.encode, users))]
+
+
+def dump_rows(
+    users: list[str] | None,
+    seconds: list[float],
+    lines: list[str],
+    origins: list[float] | None,
+    level: int | None = None,
+) -> bytes:
+    """One spilled slice: marshal (version 2: no back-references, which cost a hash lookup
+    per string) of three flat lists and the seconds packed as doubles; zlib-compressed at
+    ``level`` when given. ``users`` None: each row's user is the first field of its line
+    (the parallel path stores them so, a quarter smaller: ``/tmp`` is memory)."""
+    packed = None if origins is None else array("d", origins).tobytes()
+    data = marshal.dumps((users, array("d", seconds).tobytes(), lines, packed), 2)
+    return data if level is None else zlib.compress(data, level)
+
+
+def load_rows(data: bytes) -> Rows:
+    """The rows of a slice written by ``dump_rows``, compressed or not."""
+    if data[:1] == _ZLIB_FIRST_BYTE:  # a marshalled tuple starts with "(" or ")"
+        data = zlib.decompress(data)
+    users, packed, lines, packed_origins = marshal.loads(data)
+    if users is None:
+        users = users_of(lines)
+    seconds = array("d")
+    seconds.frombytes(packed)
+    origins = None
+    if packed_origins is not None:
+        moved = array("d")
+        moved.frombytes(packed_origins)
+        origins = moved.tolist()
+    return Rows(users, seconds.tolist(), lines, origins)
+
+
+def users_of(lines: list[str]) -> list[str]:
+    """The userId of each output line: its first field (userId is always the first column).
+
+    A field is quoted only when it holds a comma, quote or line break, so a line that does
+    not start with a quote has its user before the first comma; the others are parsed.
+    """
+    users = list(map(_first, map(str.partition, lines, repeat(","))))
+    if any(map(_quoted, lines)):
+        for index in compress(range(len(lines)), map(_quoted, lines)):
+            users[index] = next(csv.reader([lines[index]]))[0]
+    return users
 
 
 def sort_records(records: list[Record]) -> None:
@@ -195,13 +246,7 @@ class UserGrouper:
         for bucket, buffer in enumerate(self._buffers):
             if not buffer.lines:
                 continue
-            # Version 2: no back-references, which cost a hash lookup per string.
-            origins = None
-            if buffer.origins is not None:
-                origins = array("d", buffer.origins).tobytes()
-            data = marshal.dumps(
-                (buffer.users, array("d", buffer.seconds).tobytes(), buffer.lines, origins), 2
-            )
+            data = dump_rows(buffer.users, buffer.seconds, buffer.lines, buffer.origins)
             self._pieces[bucket].append((spill.tell(), len(data)))
             spill.write(data)
             self._bucket_bytes[bucket] += sum(map(len, buffer.lines)) + RECORD_OVERHEAD * len(
@@ -218,18 +263,48 @@ class UserGrouper:
         return self._spill
 
     def _load(self, piece: tuple[int, int]) -> Rows:
-        # marshal.loads on bytes read at once: marshal.load on a file reads it in tiny steps.
+        return load_rows(self.read_piece(piece))
+
+    def read_piece(self, piece: tuple[int, int]) -> bytes:
+        """The bytes of one spilled slice (read at once: marshal.load on a file reads it in
+        tiny steps)."""
         spill = self._spilled()
         spill.seek(piece[0])
-        users, packed, lines, packed_origins = marshal.loads(spill.read(piece[1]))
-        seconds = array("d")
-        seconds.frombytes(packed)
-        origins = None
-        if packed_origins is not None:
-            moved = array("d")
-            moved.frombytes(packed_origins)
-            origins = moved.tolist()
-        return Rows(users, seconds.tolist(), lines, origins)
+        return spill.read(piece[1])
+
+    def append_piece(self, bucket: int, data: bytes, size: int) -> None:
+        """Spill one slice made elsewhere (``dump_rows``; ``size`` its memory estimate).
+
+        The parallel path (``parallel``) builds slices in worker processes and only stores
+        them here, in the very format ``_flush`` writes, so every read-back path is shared.
+        """
+        if self._spill is None:
+            # Closed in close(); a context manager cannot span add() calls.
+            self._spill = tempfile.TemporaryFile(  # noqa: SIM115
+                prefix="lp-validate-", dir=self._temp_dir
+            )
+        spill = self._spill
+        spill.seek(0, 2)
+        self._pieces[bucket].append((spill.tell(), len(data)))
+        spill.write(data)
+        self._bucket_bytes[bucket] += size
+        self.spilled_bytes = spill.tell()
+
+    def pieces_of(self, bucket: int) -> list[tuple[int, int]]:
+        """(offset, length) of each spilled slice of ``bucket``, in input order."""
+        return list(self._pieces[bucket])
+
+    def merged_batches(
+        self, bucket: int, repeats: RepeatFilter | None
+    ) -> Iterator[tuple[list[str], list[str]]]:
+        """(userIds, lines) of one spilled bucket too big for memory: sorted runs merged."""
+        for batch in self._merge_bucket(bucket):
+            users, lines = list(map(_by_user, batch)), list(map(_by_line, batch))
+            if repeats is not None:
+                users, lines = repeats.filter(
+                    users, list(map(_by_seconds, batch)), lines, list(map(_by_origin, batch))
+                )
+            yield users, lines
 
     def _load_records(self, piece: tuple[int, int], bucket: int) -> list[Record]:
         rows = self._load(piece)
@@ -260,16 +335,7 @@ class UserGrouper:
                     whole.extend(piece.users, piece.seconds, piece.lines, piece.origins)
                 del pieces
             else:
-                for batch in self._merge_bucket(bucket):
-                    users, lines = list(map(_by_user, batch)), list(map(_by_line, batch))
-                    if repeats is not None:
-                        users, lines = repeats.filter(
-                            users,
-                            list(map(_by_seconds, batch)),
-                            lines,
-                            list(map(_by_origin, batch)),
-                        )
-                    yield users, lines
+                yield from self.merged_batches(bucket, repeats)
                 continue
             if whole.lines:
                 done = whole.sorted_by_user()
