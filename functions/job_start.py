@@ -8,7 +8,9 @@ is never resent: the file ends FAILED with a reason that says a job may exist.
 Each part needs a job slot (:mod:`functions.job_slots`). A file that finds none free, or that
 is not among the oldest waiting files (:mod:`functions.waiting_list`), goes to QUEUED and the
 start queue asks again with backoff; Leanplum's 429 and 5xx answers (and connections that never
-opened) made no job, so they too give the slot back and queue the file. A split file starts one
+opened) made no job, so they too give the slot back and queue the file at once: no function
+sleeps between tries while it holds a slot or sits in JOB_STARTING (where a crash could not
+tell whether a job exists), the start queue's backoff does the waiting. A split file starts one
 part per free slot and is JOB_STARTED once every part has its job.
 """
 
@@ -162,7 +164,8 @@ def _start_granted(
                 else (part.bucket or record.bucket, part.file)
             )
             try:
-                part.job_id = client.start_import(bucket, file)
+                # One request: on 429/5xx the slot goes back and the start queue waits.
+                part.job_id = client.start_import(bucket, file, retry=False)
             except (RateLimited, ServerError, ConnectionFailed):
                 # Leanplum answered (or was never reached) and made no job: give the slots of
                 # the parts not started back and wait in the start queue.

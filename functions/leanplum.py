@@ -163,8 +163,13 @@ class LeanplumClient:
         self.close()
 
     # -- the three calls the importer makes -------------------------------------------------
-    def start_import(self, bucket: str, file: str) -> str:
-        """Start a ``multi`` CSV job over ``gs://bucket/file``; returns the job id."""
+    def start_import(self, bucket: str, file: str, *, retry: bool = True) -> str:
+        """Start a ``multi`` CSV job over ``gs://bucket/file``; returns the job id.
+
+        ``retry=False``: one request, whatever the answer. The importer's job start uses it,
+        so that it neither holds a job slot nor stays in JOB_STARTING (where a crash cannot
+        tell whether a job exists) while it sleeps between tries: the start queue waits.
+        """
         params = {"createJob": "true", "gcsBucket": bucket, "file": file, "defaultAction": "track"}
         response = self._send(
             "multi",
@@ -173,6 +178,7 @@ class LeanplumClient:
             params={"action": "multi"},
             body=self._payload("multi", params),
             idempotent=False,
+            max_retries=None if retry else 0,
         )
         element = first_element(_json(response))
         problem = element_problem(element)
@@ -238,6 +244,7 @@ class LeanplumClient:
         params: dict[str, str] | None = None,
         body: dict[str, str] | None = None,
         idempotent: bool,
+        max_retries: int | None = None,
     ) -> requests.Response:
         """Send until a 2xx/3xx answer or an error :meth:`_should_retry` refuses to retry.
 
@@ -257,7 +264,9 @@ class LeanplumClient:
                 if response.ok:
                     return response
                 error = _status_error(what, response)
-            if not self._should_retry(error, attempt, idempotent=idempotent):
+            if not self._should_retry(error, attempt, idempotent=idempotent) or (
+                max_retries is not None and attempt >= max_retries
+            ):
                 raise error
             delay = self._sleep_time_seconds(attempt)
             warning(

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 import requests
 
-from functions.leanplum import LeanplumClient
 from local_cloud.processes import wait_for
 from local_cloud.stack import BUCKET, MANUAL_BUCKET
 
@@ -394,7 +393,8 @@ def test_leanplum_down_when_the_job_should_start_then_back(faults: Pipeline) -> 
     [result] = faults.results_for(subscription, name, deadline_s=120)
     assert result["body"]["status"] == "SUCCEEDED"
     assert len(faults.jobs_for(name)) == 1
-    assert len(refused) == LeanplumClient.MAX_RETRIES + 1
+    # One multi per attempt: the function never sleeps on a slot, the start queue waits.
+    assert len(refused) >= 1
     assert all(r["status"] == 503 for r in refused)
     summarise("leanplum_down_at_job_start", multi_refused_with_503=len(refused),
               events_delivered=len(faults.steps(name, "claim")) + len(faults.steps(name, "error")),

@@ -103,7 +103,7 @@ class FakeLeanplum:
     closed: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def start_import(self, bucket: str, file: str) -> str:
+    def start_import(self, bucket: str, file: str, *, retry: bool = True) -> str:
         self.multi_calls.append((bucket, file))
         self.multi_apps.append(self.app)
         if self.start_errors:

@@ -168,7 +168,7 @@ def test_a_crash_after_multi_before_the_job_id_is_recorded_fails_naming_the_risk
     generation = h.upload(NAME, events_csv())
     original = h.leanplum.start_import
 
-    def start_then_die(bucket: str, file: str) -> str:
+    def start_then_die(bucket: str, file: str, *, retry: bool = True) -> str:
         original(bucket, file)
         raise Crash
 

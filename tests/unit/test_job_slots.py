@@ -281,3 +281,17 @@ def test_a_part_whose_job_ended_frees_its_slot_while_the_others_run(
     assert h.poll(names(0), generation).status == 503
     assert len(slots(h)) == parts - 1
     assert h.record(names(0), generation).parts[0].ended
+
+
+def test_the_job_start_asks_leanplum_once_and_leaves_the_waiting_to_the_queue() -> None:
+    h = Harness()
+    seen: list[bool] = []
+    original = h.leanplum.start_import
+
+    def record_retry(bucket: str, file: str, *, retry: bool = True) -> str:
+        seen.append(retry)
+        return original(bucket, file)
+
+    h.leanplum.start_import = record_retry  # type: ignore[method-assign]
+    h.run_to_end(names(0), h.upload(names(0), events_csv()))
+    assert seen == [False]

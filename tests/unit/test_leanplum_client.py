@@ -404,3 +404,12 @@ def test_every_error_is_a_leanplum_error_with_status_and_excerpt(kind: type) -> 
     error = kind("m", 418, "b")
     assert isinstance(error, LeanplumError)
     assert (error.message, error.status, error.body_excerpt) == ("m", 418, "b")
+
+
+@pytest.mark.parametrize("transient", TRANSIENT)
+def test_a_job_start_without_retries_sends_one_request_and_never_sleeps(transient: Any) -> None:
+    """The importer's job start: the start queue waits, not a function holding a job slot."""
+    client, transport, sleeps = make(transient(), (200, JOB))
+    with pytest.raises(LeanplumError):
+        client.start_import("bucket", "in/a.csv", retry=False)
+    assert (len(transport.sent), sleeps) == (1, [])

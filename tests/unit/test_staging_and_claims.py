@@ -158,7 +158,7 @@ def test_a_part_that_cannot_start_after_others_did_still_reports_the_started_par
     original = h.leanplum.start_import
     calls: list[str] = []
 
-    def second_refused(bucket: str, file: str) -> str:
+    def second_refused(bucket: str, file: str, *, retry: bool = True) -> str:
         calls.append(file)
         if len(calls) == 2:
             raise RequestRejected("multi: Leanplum refused the job: bad file", 200)
