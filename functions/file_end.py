@@ -30,15 +30,14 @@ def release_resources(record: ImportRecord, services: StartServices) -> None:
     that needs it; a copy left behind is reported (``leanplum_bucket.deleted`` false).
     """
     config = services.config
-    slots = JobSlots(services.objects, config.state_bucket, config.max_running_jobs,
-                     load_owner=lambda o: None)  # fmt: skip
+    slots = JobSlots.of(services)
     try:
         for part in record.parts:
             if part.slot and not part.ended:
                 slots.give_back(part.slot)
                 part.ended = True
         if record.reached(State.QUEUED):
-            WaitingList(services.objects, config.state_bucket, services.records.load).leave(record)
+            WaitingList.of(services).leave(record)
     except ImporterError as exc:
         warning("Could not give the job slots back: they are taken back as stale",
                 step="slot", reason=str(exc), **record.fields)  # fmt: skip

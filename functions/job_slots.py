@@ -28,12 +28,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from functions.errors import StaleGenerationError
 from functions.import_record import ImportRecord, now_iso
 from functions.logs import info, warning
 from functions.objects import ObjectInfo, ObjectStore, PreconditionFailed, write_once
 from functions.settings import SLOTS_PREFIX
+
+if TYPE_CHECKING:
+    from functions.services import StartServices
 
 JSON = "application/json"
 
@@ -112,6 +116,28 @@ class JobSlots:
         self.bucket = bucket
         self.capacity = capacity
         self._load_owner = load_owner
+
+    @classmethod
+    def of(cls, services: StartServices) -> JobSlots:
+        """The slots of a function's state bucket and cap; owners are read from its records."""
+        config, records = services.config, services.records
+        return cls(
+            services.objects,
+            config.state_bucket,
+            config.max_running_jobs,
+            load_owner=lambda o: records.load(o.bucket, o.object, o.generation),
+        )
+
+    def give_back_ended(self, record: ImportRecord, running: Callable[[str], bool]) -> bool:
+        """Give back the slots of ``record``'s parts whose job no longer runs (``running``
+        answers per job id), marking them ended; returns whether any was given back."""
+        changed = False
+        for part in record.parts:
+            if part.job_id and part.slot and not part.ended and not running(part.job_id):
+                self.give_back(part.slot)
+                part.ended = True
+                changed = True
+        return changed
 
     def held(self) -> list[HeldSlot]:
         """Every slot object there is now (slots numbered past the cap included: a cap lowered

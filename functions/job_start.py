@@ -38,20 +38,6 @@ INTERRUPTED_JOB_START = (
 )
 
 
-def slots_of(services: StartServices) -> JobSlots:
-    config, records = services.config, services.records
-    return JobSlots(
-        services.objects,
-        config.state_bucket,
-        config.max_running_jobs,
-        load_owner=lambda o: records.load(o.bucket, o.object, o.generation),
-    )
-
-
-def waiting_of(services: StartServices) -> WaitingList:
-    return WaitingList(services.objects, services.config.state_bucket, services.records.load)
-
-
 def _live_output_replaced(record: ImportRecord, services: StartServices) -> bool:
     """Whether a newer upload replaced our rewrite since it was made: the person or exporter
     meant the newer version, which has its own event."""
@@ -83,7 +69,7 @@ def start_jobs(record: ImportRecord, services: StartServices) -> str:
     if all(part.job_id for part in record.parts):
         services.records.save(record, State.JOB_STARTING)  # every part has its job already
         return mark_started(record, services)
-    slots = slots_of(services)
+    slots = JobSlots.of(services)
     held = slots.held()
     _give_back_ended_parts(record, services, slots)
     granted = _take_slots(record, services, slots, held)
@@ -106,7 +92,7 @@ def _take_slots(
     if free == 0 and len(granted) < len(pending):
         slots.reclaim_stale(held)
         free = slots.free_count(held)
-    budget = waiting_of(services).slots_for(record, free) if free else 0
+    budget = WaitingList.of(services).slots_for(record, free) if free else 0
     for index in pending:
         if budget <= 0:
             break
@@ -122,25 +108,24 @@ def _take_slots(
 
 def _give_back_ended_parts(record: ImportRecord, services: StartServices, slots: JobSlots) -> None:
     """A split file waiting for more slots frees those of its parts whose job has ended."""
-    running = [p for p in record.parts if p.job_id and p.slot and not p.ended]
-    if not running or all(p.job_id for p in record.parts):
+    if all(part.job_id for part in record.parts) or not any(
+        part.job_id and part.slot and not part.ended for part in record.parts
+    ):
         return
     client = services.leanplum(record.app)
     try:
-        for part in running:
-            if part.job_id and not client.job_status(part.job_id).running:
-                part.ended = True
-                slots.give_back(part.slot or "")
+        changed = slots.give_back_ended(record, lambda job: client.job_status(job).running)
     except LeanplumError:
         return  # asked again at the next attempt
     finally:
         client.close()
-    services.records.save(record)
+    if changed:
+        services.records.save(record)
 
 
 def queue(record: ImportRecord, services: StartServices) -> str:
     """Wait for a slot: on the waiting list, in QUEUED, with a start task that asks again."""
-    waiting_of(services).join(record)
+    WaitingList.of(services).join(record)
     if record.timings.queued_at is None:
         record.timings.queued_at = now_iso()
     record.lease_until = 0.0  # the start queue's next attempt may take the file at once
@@ -169,9 +154,7 @@ def _start_granted(
             except (RateLimited, ServerError, ConnectionFailed):
                 # Leanplum answered (or was never reached) and made no job: give the slots of
                 # the parts not started back and wait in the start queue.
-                for later in indexes[indexes.index(index) :]:
-                    slots.give_back(record.parts[later].slot or "")
-                    record.parts[later].slot = None
+                _give_back_unstarted(record, indexes[indexes.index(index) :], slots)
                 return queue(record, services)
             except LeanplumError as exc:
                 if not record.job_ids:
@@ -184,9 +167,7 @@ def _start_granted(
                 # The parts after this one never start: their slots go back (this one's job
                 # may exist after a lost answer, so its slot is kept until the file ends).
                 record.start_error = _part_failed(index + 1, len(record.parts), exc)
-                for later in indexes[indexes.index(index) + 1 :]:
-                    slots.give_back(record.parts[later].slot or "")
-                    record.parts[later].slot = None
+                _give_back_unstarted(record, indexes[indexes.index(index) + 1 :], slots)
                 break
             record.job_ids.append(part.job_id)
             if record.timings.job_started_at is None:
@@ -201,9 +182,16 @@ def _start_granted(
     return mark_started(record, services)
 
 
+def _give_back_unstarted(record: ImportRecord, indexes: list[int], slots: JobSlots) -> None:
+    """The slots of parts that got one but will not start in this attempt go back."""
+    for index in indexes:
+        slots.give_back(record.parts[index].slot or "")
+        record.parts[index].slot = None
+
+
 def mark_started(record: ImportRecord, services: StartServices) -> str:
     """Every part that will ever start has: off the waiting list, JOB_STARTED, poll scheduled."""
-    waiting_of(services).leave(record)
+    WaitingList.of(services).leave(record)
     services.records.save(record, State.JOB_STARTED)
     schedule_poll(record, services)
     return "job_started"

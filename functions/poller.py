@@ -16,7 +16,7 @@ from typing import Any
 from functions.errors import StaleGenerationError
 from functions.file_end import end_file
 from functions.import_record import ImportRecord
-from functions.job_start import slots_of
+from functions.job_slots import JobSlots
 from functions.leanplum import JobStatus, LeanplumError, RequestRejected
 from functions.lifecycle import State, Status, publish_pending
 from functions.logs import info, warning
@@ -273,16 +273,6 @@ def _give_back_ended_slots(
 ) -> None:
     """A part whose job ended frees its slot at once, though the file's other jobs still run:
     a split file larger than the cap could otherwise never start its last parts."""
-    by_job = {part.job_id: part for part in record.parts if part.job_id}
-    ended = [
-        by_job[job]
-        for job, s in zip(record.job_ids, statuses, strict=True)
-        if not s.running and job in by_job and by_job[job].slot and not by_job[job].ended
-    ]
-    if not ended:
-        return
-    slots = slots_of(services)
-    for part in ended:
-        slots.give_back(part.slot or "")
-        part.ended = True
-    services.records.save(record)
+    by_job = dict(zip(record.job_ids, statuses, strict=True))
+    if JobSlots.of(services).give_back_ended(record, lambda job: by_job[job].running):
+        services.records.save(record)

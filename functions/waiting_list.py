@@ -21,6 +21,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from functions.errors import StaleGenerationError
 from functions.import_record import ImportRecord
@@ -28,6 +29,9 @@ from functions.lifecycle import State
 from functions.logs import warning
 from functions.objects import ObjectStore, write_once
 from functions.settings import WAITING_PREFIX
+
+if TYPE_CHECKING:
+    from functions.services import StartServices
 
 JSON = "application/json"
 #: A file in these states is still waiting (JOB_STARTING: between two parts of a split file).
@@ -62,6 +66,11 @@ class WaitingList:
         self.objects = objects
         self.bucket = bucket
         self._load = load
+
+    @classmethod
+    def of(cls, services: StartServices) -> WaitingList:
+        """The waiting list of a function's state bucket."""
+        return cls(services.objects, services.config.state_bucket, services.records.load)
 
     def join(self, record: ImportRecord) -> None:
         """Put ``record`` on the list (again: a second join is a no-op)."""
