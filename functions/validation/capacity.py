@@ -69,7 +69,7 @@ def worker_count(source: BinaryIO, options: ValidationOptions) -> int:
     if wanted is not None:
         return wanted if wanted > 1 else 0
     cpus = available_cpus()
-    if cpus < 2 or _remaining_bytes(source) < MIN_PARALLEL_BYTES or _busy(cpus):
+    if cpus < 2 or remaining_bytes(source) < MIN_PARALLEL_BYTES or _busy(cpus):
         return 0
     return min(cpus, MAX_WORKERS)
 
@@ -89,7 +89,7 @@ def _busy(cpus: int) -> bool:
     return cpus - load < MIN_IDLE_CPUS
 
 
-def _remaining_bytes(source: BinaryIO) -> int:
+def remaining_bytes(source: BinaryIO) -> int:
     """Bytes left in a plain file or an in-memory buffer; 0 for anything else (a gzip
     stream would have to be decompressed to the end to answer)."""
     try:

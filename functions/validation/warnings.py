@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from functions.validation.columns import ColumnPlan
 from functions.validation.report import MAX_LISTED_EVENT_NAMES, ValidationReport
 from functions.validation.rules import (
@@ -9,15 +11,25 @@ from functions.validation.rules import (
     MAX_COLLECTED_EVENT_NAMES,
     MOVED_EVENT_DAYS,
     OLD_EVENT_DAYS,
-    ChunkChecker,
 )
+
+
+class CheckerCounts(Protocol):
+    """What a checker counted that the warnings need (``rules.ChunkChecker`` and the
+    columnar path's ``BlockChecker`` alike)."""
+
+    rows_blank: int
+    rows_kept_old: int
+    event_names: set[str]
+    event_names_capped: bool
+
 
 MAX_EVENT_NAMES_PER_APP = 500
 MAX_PARAMETER_NAMES_PER_APP = 200
 
 
 def add_warnings(
-    report: ValidationReport, checker: ChunkChecker, plan: ColumnPlan, had_bom: bool
+    report: ValidationReport, checker: CheckerCounts, plan: ColumnPlan, had_bom: bool
 ) -> None:
     """Fill ``report.warnings`` and the event-name summary."""
     names = sorted(checker.event_names)

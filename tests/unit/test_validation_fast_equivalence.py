@@ -1,7 +1,8 @@
 """The fast paths give today's bytes: output, rejected rows and report, on every input.
 
-Three ways to validate are compared on each input: the reference (``core.FAST = False``:
-one process, ``rules.ChunkChecker``, ``TimeParser.parse_column`` cell by cell), the fast
+Four ways to validate are compared on each input: the reference (``core.FAST = False``:
+one process, ``rules.ChunkChecker``, ``TimeParser.parse_column`` cell by cell), the columnar
+path (``columnar``: Polars, for plain files; others fall back to the reference), the fast
 checker in one process (``fastrules``, ``fasttime``) and the parallel path (``parallel``,
 run here through ``pool.InlinePool``: the same tasks, pickled, in this process, so that the
 module constants can be shrunk to put chunk edges, block edges, spills and merged buckets
@@ -33,6 +34,8 @@ from functions.validation import (
     sorting,
     validate_csv,
 )
+from functions.validation.columnar import blocks as columnar_blocks
+from functions.validation.columnar import grouping as columnar_grouping
 from tests.unit import test_validation_fastpath as fastpath
 from tests.unit import test_validation_properties as properties
 from tests.unit._validation_helpers import NOW, NOW_TS
@@ -42,18 +45,20 @@ Result = tuple[dict[str, object], bytes, bytes]
 
 
 def run(raw: bytes, mode: str, **settings: object) -> Result:
-    """Validate ``raw`` the ``mode`` way: reference, fast (one process) or parallel."""
+    """Validate ``raw`` the ``mode`` way: reference, columnar, fast (one process) or parallel."""
     output, rejected = io.BytesIO(), io.BytesIO()
     workers = 2 if mode == "parallel" else 0
     options = ValidationOptions(now=NOW, workers=workers, **settings)  # type: ignore[arg-type]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(core, "FAST", mode != "reference")
+        patch.setattr(core, "COLUMNAR_MIN_BYTES", 0 if mode == "columnar" else 1 << 62)
         report = validate_csv(io.BytesIO(raw), output, rejected, options)
     return report.to_dict(), output.getvalue(), rejected.getvalue()
 
 
 def assert_same(raw: bytes, **settings: object) -> Result:
     reference = run(raw, "reference", **settings)
+    assert run(raw, "columnar", **settings) == reference
     assert run(raw, "fast", **settings) == reference
     assert run(raw, "parallel", **settings) == reference
     return reference
@@ -70,6 +75,8 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(sorting, "DEFAULT_BUDGET_BYTES", 1_500)
     monkeypatch.setattr(sorting, "_MERGE_PIECE", 3)
     monkeypatch.setattr(parallel, "TASK_CHUNKS", 3)
+    monkeypatch.setattr(columnar_blocks, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(columnar_grouping, "DEFAULT_BUDGET_BYTES", 300)
     yield
 
 

@@ -1,0 +1,385 @@
+"""Every row rule on a block of plain rows held as native columns, the reference's verdicts.
+
+Why the verdicts are the reference's: each rule that looks at one cell alone (userId,
+event, value, currencyCode) is decided by the reference's own code, once per distinct cell,
+and the verdict is joined back to the rows natively; the rules that compare numbers (times,
+lengths, empty cells) are the same comparisons on the same numbers. Where several rules
+reject a row, the reference keeps the first in its order (``bad.setdefault``): here the
+reasons are coalesced in that very order. Rows whose userId is empty are looked at one by one
+(blank rows are skipped, not rejected), as in the reference.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+
+from functions.validation.columnar.lookups import NativeLookups
+from functions.validation.columnar.times import ColumnTimes
+from functions.validation.columnar.verdicts import (
+    CACHE_LIMIT,
+    CONTROL,
+    EDGE_SPACE,
+    BucketTable,
+    Reasons,
+    csv_lines,
+)
+from functions.validation.columns import TRACK_ARGUMENTS, ColumnPlan
+from functions.validation.names import NameChecker
+from functions.validation.options import ValidationOptions
+from functions.validation.rejected import RejectedWriter
+from functions.validation.report import ValidationReport
+from functions.validation.rules import (
+    ANALYTICS_DAYS,
+    CURRENCY_CODES,
+    CURRENCY_UNKNOWN,
+    DEVICE_TOO_LONG,
+    MAX_COLLECTED_EVENT_NAMES,
+    MAX_ID_LENGTH,
+    MOVED_EVENT_DAYS,
+    OLD_EVENT,
+    USER_CONTROL,
+    USER_EMPTY,
+    USER_TOO_LONG,
+    VALUE_NOT_NUMBER,
+    _is_number,
+    old_event_limit,
+)
+from functions.validation.sorting import NUM_BUCKETS
+from functions.validation.timeparse import FORMATS, TimeParser, format_seconds, zone_for
+
+
+class TooManyEventNames(Exception):
+    """More distinct event names than the report collects: the reference path says which."""
+
+
+class BlockChecker:
+    """Applies the row rules to blocks in input order, feeding the report as it goes.
+
+    Attributes named as the reference checker's (``rows_blank``, ``rows_kept_old``,
+    ``event_names``, ``event_names_capped``) feed ``warnings.add_warnings`` alike.
+    """
+
+    def __init__(
+        self,
+        plan: ColumnPlan,
+        options: ValidationOptions,
+        report: ValidationReport,
+        rejected: RejectedWriter,
+    ) -> None:
+        self._plan = plan
+        self._options = options
+        self._report = report
+        self._rejected = rejected
+        self._reasons = Reasons()
+        self._names = NameChecker()
+        self._times = ColumnTimes(TimeParser(zone_for(options.naive_timezone)))
+        now = options.now.timestamp()
+        self._now = now
+        self._old_limit = old_event_limit(now)
+        self.analytics_limit = now - timedelta(days=ANALYTICS_DAYS).total_seconds()
+        self._future_limit = now + options.max_future_seconds
+        self._floor = options.min_event_time.timestamp()
+        self._moved = now - timedelta(days=MOVED_EVENT_DAYS).total_seconds()
+        floor_reason = (
+            f"time is before {options.min_event_time:%Y-%m-%d} (MIN_EVENT_TIME): a placeholder"
+            " such as 0 or a 1900 date, not the time of a real event"
+        )
+        self._floor_code = self._reasons.code("time", floor_reason)
+        self._old_code = self._reasons.code("time", OLD_EVENT)
+        future = f"event is more than {options.max_future_seconds} seconds in the future"
+        self._future_code = self._reasons.code("time", future)
+        self._buckets = BucketTable()
+        self._values: dict[str, tuple[str, int | None]] = {}
+        self._currencies: dict[str, tuple[str, int | None]] = {}
+        self._events: dict[str, int | None] = {}
+        self._user_empty = self._reasons.code("userId", USER_EMPTY)
+        self._columns = [f"c{index}" for index in range(plan.width)]
+        self.rows_blank = 0
+        self.rows_kept_old = 0
+        self.event_names: set[str] = set()
+        self.event_names_capped = False
+        self.lookups_before = NativeLookups()
+
+    @property
+    def width(self) -> int:
+        """Number of fields every data row must have."""
+        return self._plan.width
+
+    def _column(self, argument: str) -> str:
+        return self._columns[self._plan.arguments[argument]]
+
+    def check(
+        self,
+        frame: pl.DataFrame,
+        first_row: int,
+        first_seq: int,
+        positions: pl.Series | None = None,
+        quoted_from: int | None = None,
+    ) -> pl.DataFrame:
+        """Check a block whose first row is number ``first_row``; return its kept rows.
+
+        The kept rows come as columns ``bucket``, ``user``, ``secs`` (time written),
+        ``origin`` (time as read), ``line`` (the output line) and ``seq`` (input order,
+        from ``first_seq``). ``positions``: each row's place in the block when the frame is
+        not in block order (None: it is). Rows from ``quoted_from`` on were read by
+        ``csv.reader``: only their fields may need quoting on output, so only their lines
+        are written by ``csv.writer``.
+        """
+        columns = self._columns
+        arguments = self._plan.arguments
+        users = self._judge_users(frame[self._column("userId")])
+        events = self._judge_events(frame[self._column("event")])
+        times = self._times.read(frame, self._column("time"), self._now)
+        work = pl.concat([frame, users, events, times], how="horizontal")
+        codes: list[pl.Expr] = [pl.col("__ucode"), pl.col("__ecode")]
+        failed = self._failed_times(work)
+        codes.append(failed)
+        secs = pl.col("secs")
+        old = secs < self._old_limit
+        codes.append(pl.when(secs < self._floor).then(self._floor_code))
+        if self._options.old_event_policy == "reject":
+            codes.append(pl.when(old).then(self._old_code))
+        codes.append(pl.when(secs > self._future_limit).then(self._future_code))
+        outputs: dict[str, pl.Expr] = {
+            name: pl.col(column_name(arguments, name, columns)) for name in arguments
+        }
+        if "value" in arguments:
+            mapped = self._judge_values(frame[self._column("value")])
+            work = work.with_columns(mapped)
+            codes.append(pl.col("__vcode"))
+            outputs["value"] = pl.col("__value")
+        if "currencyCode" in arguments:
+            mapped = self._judge_currencies(frame[self._column("currencyCode")])
+            work = work.with_columns(mapped)
+            codes.append(pl.col("__ccode"))
+            outputs["currencyCode"] = pl.col("__currency")
+        if "deviceId" in arguments:
+            code = self._reasons.code("deviceId", DEVICE_TOO_LONG)
+            too_long = pl.col(self._column("deviceId")).str.len_chars() > MAX_ID_LENGTH
+            codes.append(pl.when(too_long).then(code))
+        for source, name, reason in self._plan.bad_params:
+            code = self._reasons.code(name, reason)
+            codes.append(pl.when(pl.col(columns[source]) != "").then(code))
+        moved = old & (self._options.old_event_policy == "move")
+        work = work.with_columns(
+            pl.coalesce(codes).alias("__code"),
+            pl.when(moved).then(self._moved).otherwise(secs).alias("__secs"),
+            pl.when(moved)
+            .then(pl.lit(format_seconds(self._moved)))
+            .otherwise(pl.col("text"))
+            .alias("__text"),
+            old.alias("__old"),
+        )
+        blank = self._blank_rows(work)
+        count = work.height
+        work = work.with_columns(
+            __pos=pl.int_range(0, count, dtype=pl.Int64, eager=True)
+            if positions is None
+            else positions.cast(pl.Int64),
+            __quoted=pl.int_range(0, count, eager=True)
+            >= (count if quoted_from is None else quoted_from),
+        )
+        kept = self._keep(work, blank, first_row, outputs, ordered=positions is None)
+        return kept.with_columns(pl.col("seq") + first_seq)
+
+    def _failed_times(self, work: pl.DataFrame) -> pl.Expr:
+        """The reason code of each cell that is not a time (its reason is the reference's)."""
+        failed = work.filter(pl.col("fmt") == -1)[self._column("time")].unique().to_list()
+        if not failed:
+            return pl.lit(None, dtype=pl.Int64)
+        keys = failed
+        values = [self._reasons.code("time", self._times.reason(text)) for text in failed]
+        return pl.col(self._column("time")).replace_strict(
+            keys, values, default=None, return_dtype=pl.Int64
+        )
+
+    def _judge_users(self, cells: pl.Series) -> pl.DataFrame:
+        """``__user`` (stripped), ``__bucket``, ``__ucode`` (first userId reason) per row.
+
+        Stripping is the reference's ``str.strip`` (on the few cells with a space at an
+        edge); lengths count characters as ``len`` does; control characters are the same
+        class; the bucket is the reference's CRC-32, computed once per distinct userId.
+        """
+        users = cells
+        padded = cells.str.contains(EDGE_SPACE)
+        if padded.any():
+            distinct = cells.filter(padded).unique().to_list()
+            stripped = [cell.strip() for cell in distinct]
+            users = pl.select(
+                pl.when(padded)
+                .then(pl.lit(cells).replace_strict(distinct, stripped, default=""))
+                .otherwise(pl.lit(cells))
+            ).to_series()
+        frame = users.alias("__user").to_frame()
+        length = pl.col("__user").str.len_chars()
+        frame = frame.with_columns(
+            pl.when(length == 0)
+            .then(self._user_empty)
+            .when(length > MAX_ID_LENGTH)
+            .then(self._reasons.code("userId", USER_TOO_LONG))
+            .when(pl.col("__user").str.contains(CONTROL))
+            .then(self._reasons.code("userId", USER_CONTROL))
+            .cast(pl.Int64)
+            .alias("__ucode")
+        )
+        return frame.with_columns(self._buckets.of(frame["__user"]))
+
+    def _judge_events(self, cells: pl.Series) -> pl.DataFrame:
+        """``__ecode``: the event-name reason of each row (null: a valid name)."""
+        known = self._events
+        distinct = cells.unique().to_list()
+        for name in distinct:
+            if name not in known:
+                problem = self._names.problem(name)
+                if len(known) >= CACHE_LIMIT:
+                    known.clear()
+                known[name] = (
+                    None if problem is None else self._reasons.code("event", "event " + problem)
+                )
+        codes = [known[name] for name in distinct]
+        if all(code is None for code in codes):
+            return pl.DataFrame({"__ecode": pl.Series([None] * len(cells), dtype=pl.Int64)})
+        return (
+            cells.replace_strict(distinct, codes, default=None, return_dtype=pl.Int64)
+            .alias("__ecode")
+            .to_frame()
+        )
+
+    def _judge_values(self, cells: pl.Series) -> list[pl.Expr]:
+        """``__value`` (stripped) and ``__vcode`` (not a number) per row."""
+        known = self._values
+        distinct = cells.unique().to_list()
+        for cell in distinct:
+            if cell not in known:
+                wrong = bool(cell) and not _is_number(cell.strip())
+                code = self._reasons.code("value", VALUE_NOT_NUMBER) if wrong else None
+                if len(known) >= CACHE_LIMIT:
+                    known.clear()
+                known[cell] = (cell.strip(), code)
+        return self._mapped(cells, distinct, known, "__value", "__vcode")
+
+    def _judge_currencies(self, cells: pl.Series) -> list[pl.Expr]:
+        """``__currency`` (stripped, upper-cased) and ``__ccode`` per row."""
+        known = self._currencies
+        distinct = cells.unique().to_list()
+        for cell in distinct:
+            if cell not in known:
+                code_text = cell.strip().upper()
+                wrong = bool(code_text) and code_text not in CURRENCY_CODES
+                code = self._reasons.code("currencyCode", CURRENCY_UNKNOWN) if wrong else None
+                if len(known) >= CACHE_LIMIT:
+                    known.clear()
+                known[cell] = (code_text, code)
+        return self._mapped(cells, distinct, known, "__currency", "__ccode")
+
+    @staticmethod
+    def _mapped(
+        cells: pl.Series,
+        distinct: list[str],
+        known: dict[str, tuple[str, int | None]],
+        text_name: str,
+        code_name: str,
+    ) -> list[pl.Expr]:
+        verdicts = [known[cell] for cell in distinct]
+        column = pl.lit(cells)
+        texts = [verdict[0] for verdict in verdicts]
+        text = column if texts == distinct else column.replace_strict(distinct, texts)
+        codes = [verdict[1] for verdict in verdicts]
+        code = (
+            pl.lit(None, dtype=pl.Int64)
+            if all(value is None for value in codes)
+            else column.replace_strict(distinct, codes, default=None, return_dtype=pl.Int64)
+        )
+        return [text.alias(text_name), code.alias(code_name)]
+
+    def _blank_rows(self, work: pl.DataFrame) -> pl.Series | None:
+        """Rows whose every field is blank (skipped, not rejected), or None if none is."""
+        empty = work["__ucode"] == self._user_empty
+        if not empty.any():
+            return None
+        blank = [False] * work.height
+        for index in empty.arg_true().to_list():
+            blank[index] = not any(map(str.strip, work.row(index)[: self.width]))
+        return pl.Series(blank, dtype=pl.Boolean)
+
+    def _keep(
+        self,
+        work: pl.DataFrame,
+        blank: pl.Series | None,
+        first_row: int,
+        outputs: dict[str, pl.Expr],
+        *,
+        ordered: bool,
+    ) -> pl.DataFrame:
+        """Count and write the rejected rows, count the kept ones, and build their lines."""
+        report = self._report
+        count = work.height
+        blanks = 0 if blank is None else int(blank.sum())
+        self.rows_blank += blanks
+        report.rows_total += count - blanks
+        valid = work["fmt"].filter(work["fmt"] >= 0)
+        if valid.len():
+            report.count_time_formats(
+                {FORMATS[code]: found for code, found in valid.value_counts().iter_rows()}
+            )
+        if blank is not None:
+            work = work.with_columns(__blank=blank)
+        else:
+            work = work.with_columns(__blank=pl.lit(False))
+        rejected = work.filter(pl.col("__code").is_not_null() & ~pl.col("__blank"))
+        if rejected.height:
+            rejected = rejected.select("__pos", "__code", *self._columns).sort("__pos")
+            for position, code, *row in rejected.iter_rows():
+                column, reason = self._reasons.pairs[code]
+                number = first_row + position
+                report.reject(number, column, reason)
+                self._rejected.write(number, column, reason, row)
+        kept = work.filter(pl.col("__code").is_null() & ~pl.col("__blank"))
+        old = kept["__old"]
+        if self._options.old_event_policy == "move":
+            report.rows_time_clamped += int(old.sum())
+        elif self._options.old_event_policy == "keep":
+            self.rows_kept_old += int(old.sum())
+        report.rows_written += kept.height
+        report.rows_hidden_from_analytics += int((kept["__secs"] < self.analytics_limit).sum())
+        self._collect_events(kept[self._column("event")])
+        if ordered:
+            self.lookups_before.feed(kept["__user"])
+        else:
+            self.lookups_before.feed(kept.select("__user", "__pos").sort("__pos")["__user"])
+        outputs["userId"] = pl.col("__user")
+        outputs["time"] = pl.col("__text")
+        order = [name for name in TRACK_ARGUMENTS if name in self._plan.arguments]
+        parts = [outputs[name] for name in order]
+        parts += [pl.col(self._columns[index]) for index, _ in self._plan.params]
+        result = kept.select(
+            pl.col("__bucket").alias("bucket"),
+            pl.col("__user").alias("user"),
+            pl.col("__secs").alias("secs"),
+            pl.col("secs").alias("origin"),
+            pl.concat_str(parts, separator=",").alias("line"),
+            pl.col("__pos").alias("seq"),
+        )
+        taken = kept["__quoted"]
+        if taken.any():
+            named = [part.alias(f"__out{i}") for i, part in enumerate(parts)]
+            rows = kept.filter(taken).select(named).rows()
+            lines = pl.Series(csv_lines(rows), dtype=pl.String)
+            result = result.with_columns(result["line"].scatter(taken.arg_true(), lines))
+        return result
+
+    def _collect_events(self, events: pl.Series) -> None:
+        self.event_names.update(events.unique().to_list())
+        if len(self.event_names) > MAX_COLLECTED_EVENT_NAMES:
+            raise TooManyEventNames
+
+
+def column_name(arguments: dict[str, int], name: str, columns: list[str]) -> str:
+    """The block column of track argument ``name``."""
+    return columns[arguments[name]]
+
+
+if NUM_BUCKETS > 256:  # buckets travel as UInt8
+    raise RuntimeError("NUM_BUCKETS must fit in UInt8")

@@ -1,0 +1,143 @@
+"""Group the kept rows by user in the reference's order, drop exact repeats, write the lines.
+
+The order is the reference's (``sorting``): bucket (CRC-32 of the userId), userId, time,
+input order. Rows are dealt to ``GROUPS`` groups of neighbouring buckets as blocks arrive;
+past ``budget_bytes`` the buffered groups are spilled, compressed (Arrow IPC, Zstandard), to one
+temporary file, since ``/tmp`` is memory in Cloud Functions. At the end each group alone is
+read back, sorted natively and written, so memory holds about one group.
+
+Repeats (``duplicates``): two rows are the same when userId, output line and time as read
+are; after the sort the first of each kind is the earliest in the input, the one the
+reference keeps.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from typing import BinaryIO
+
+import polars as pl
+
+from functions.validation.columnar.lookups import NativeLookups
+from functions.validation.sorting import NUM_BUCKETS
+
+GROUPS = 64
+DEFAULT_BUDGET_BYTES = 32 * 1024 * 1024
+#: Rough bytes a kept row costs besides its line and userId (bucket, two times, order).
+ROW_OVERHEAD = 40
+
+
+class Written:
+    """What writing the groups found: bytes, repeats dropped, lookups in output order."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.dropped = 0
+        self.dropped_before = 0
+        self.dropped_moved = 0
+        self.lookups = 0
+
+
+class ColumnarGrouper:
+    """Collects kept rows block by block and writes them grouped and sorted."""
+
+    def __init__(self, budget_bytes: int | None = None, temp_dir: str | None = None) -> None:
+        self._budget = DEFAULT_BUDGET_BYTES if budget_bytes is None else budget_bytes
+        self._temp_dir = temp_dir
+        self._buffers: list[list[pl.DataFrame]] = [[] for _ in range(GROUPS)]
+        self._buffered = 0
+        self._spill: BinaryIO | None = None
+        self._pieces: list[list[tuple[int, int]]] = [[] for _ in range(GROUPS)]
+
+    def add(self, kept: pl.DataFrame) -> None:
+        """Deal one block's kept rows to their groups (spilling past the budget)."""
+        if not kept.height:
+            return
+        # Stored lean (``/tmp`` is memory): the userId is the line's first field, so it is
+        # kept only where the line starts with a quote; the time as read only where it was
+        # moved; the input order as UInt32.
+        keyed = kept.select(
+            "bucket",
+            pl.when(pl.col("line").str.starts_with('"')).then(pl.col("user")).alias("user"),
+            "secs",
+            pl.when(pl.col("origin") != pl.col("secs")).then(pl.col("origin")).alias("origin"),
+            "line",
+            pl.col("seq").cast(pl.UInt32, strict=True),
+            (pl.col("bucket") // (NUM_BUCKETS // GROUPS)).alias("__group"),
+        )
+        for (group,), part in keyed.partition_by("__group", as_dict=True).items():
+            self._buffers[int(group)].append(part.drop("__group"))
+        self._buffered += int(kept["line"].str.len_bytes().sum())
+        self._buffered += ROW_OVERHEAD * kept.height
+        if self._buffered > self._budget:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._spill is None:
+            # Closed in close(); a context manager cannot span add() calls.
+            self._spill = tempfile.TemporaryFile(  # noqa: SIM115
+                prefix="lp-validate-", dir=self._temp_dir
+            )
+        spill = self._spill
+        for group, frames in enumerate(self._buffers):
+            if not frames:
+                continue
+            buffer = io.BytesIO()
+            pl.concat(frames, rechunk=False).write_ipc(buffer, compression="zstd")
+            data = buffer.getvalue()
+            spill.seek(0, 2)
+            self._pieces[group].append((spill.tell(), len(data)))
+            spill.write(data)
+            self._buffers[group] = []
+        self._buffered = 0
+
+    def _group(self, group: int) -> pl.DataFrame | None:
+        frames = list(self._buffers[group])
+        self._buffers[group] = []
+        if self._pieces[group]:
+            spill = self._spill
+            if spill is None:
+                raise RuntimeError("ColumnarGrouper: a spilled piece without a spill file")
+            for offset, length in self._pieces[group]:
+                spill.seek(offset)
+                frames.append(pl.read_ipc(io.BytesIO(spill.read(length))))
+        if not frames:
+            return None
+        frame = pl.concat(frames)
+        return frame.with_columns(
+            pl.coalesce("user", pl.col("line").str.extract(r"^([^,]*)", 1)),
+            pl.coalesce("origin", "secs"),
+        )
+
+    def write(self, output: BinaryIO, *, drop_repeats: bool, analytics_limit: float) -> Written:
+        """Write every group's lines in final order (each followed by ``"\\n"``)."""
+        written = Written()
+        lookups = NativeLookups()
+        for group in range(GROUPS):
+            frame = self._group(group)
+            if frame is None:
+                continue
+            frame = frame.sort(["bucket", "user", "secs", "seq"])
+            if drop_repeats:
+                first = frame.select(pl.struct("user", "line", "origin").is_first_distinct())
+                keep = first.to_series()
+                if not keep.all():
+                    dropped = frame.filter(~keep)
+                    written.dropped += dropped.height
+                    written.dropped_before += int((dropped["secs"] < analytics_limit).sum())
+                    written.dropped_moved += int((dropped["origin"] != dropped["secs"]).sum())
+                    frame = frame.filter(keep)
+            lookups.feed(frame["user"])
+            lines = frame.select("line")
+            written.bytes += int(lines["line"].str.len_bytes().sum()) + lines.height
+            lines.write_csv(output, include_header=False, quote_style="never")
+            del frame, lines
+        written.lookups = lookups.finish()
+        return written
+
+    def close(self) -> None:
+        """Remove the spill file."""
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None

@@ -1,0 +1,85 @@
+"""Small pieces of the columnar checker: reason codes, userId buckets, whitespace, lines.
+
+Kept apart from ``checking`` so that each stays small; every piece reproduces one detail of
+the reference exactly (named in its docstring).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import polars as pl
+
+from functions.validation.sorting import buckets_of
+
+#: Distinct cells remembered per column between blocks; past this they are judged again.
+CACHE_LIMIT = 200_000
+
+
+#: Python's whitespace (``str.isspace``: what ``str.strip`` drops), as a regex class; a unit
+#: test checks it against every code point. Leading or trailing: the cell needs stripping.
+_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+    "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_CLASS = "[" + "".join(f"\\x{{{ord(char):x}}}" for char in _SPACES) + "]"
+EDGE_SPACE = f"^{_CLASS}|{_CLASS}$"
+#: ``rules._CONTROL``'s class: C0 controls and DEL.
+CONTROL = r"[\x00-\x1F\x7F]"
+
+
+class BucketTable:
+    """The reference's bucket (``sorting.buckets_of``) of each userId, remembered natively so
+    that each distinct userId is hashed in Python once (up to ``CACHE_LIMIT`` of them)."""
+
+    def __init__(self) -> None:
+        self._known = pl.DataFrame(schema={"__user": pl.String, "__bucket": pl.UInt8})
+
+    def of(self, users: pl.Series) -> pl.Series:
+        """``__bucket`` for each of ``users`` (named ``__user``)."""
+        distinct = users.unique().to_frame()
+        new = distinct.join(self._known, on="__user", how="anti")["__user"]
+        if len(new):
+            found = pl.DataFrame(
+                {
+                    "__user": new,
+                    "__bucket": pl.Series(buckets_of(new.to_list()), dtype=pl.UInt8),
+                }
+            )
+            if self._known.height + found.height > CACHE_LIMIT:
+                self._known = self._known.clear()
+            self._known = pl.concat([self._known, found])
+        frame = users.to_frame().join(self._known, on="__user", how="left", maintain_order="left")
+        return frame["__bucket"]
+
+
+class Reasons:
+    """Integer codes for (column, reason) pairs, so that a row's first reason is a coalesce."""
+
+    def __init__(self) -> None:
+        self._codes: dict[tuple[str, str], int] = {}
+        self.pairs: list[tuple[str, str]] = []
+
+    def code(self, column: str, reason: str) -> int:
+        """The code of a pair, made on first use."""
+        key = (column, reason)
+        found = self._codes.get(key)
+        if found is None:
+            found = self._codes[key] = len(self.pairs)
+            self.pairs.append(key)
+        return found
+
+
+def csv_lines(rows: list[tuple[str, ...]]) -> list[str]:
+    """``csv.writer``'s lines for rows whose fields may need quoting (the reference's
+    ``ChunkChecker._format``: CRLF so that a lone CR is quoted, terminator dropped)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    lines = []
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        lines.append(buffer.getvalue()[:-2])
+    return lines

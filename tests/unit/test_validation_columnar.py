@@ -1,0 +1,283 @@
+"""The columnar path (``columnar``, Polars) gives the reference's bytes, and is really used.
+
+Every comparison here also asserts that the columnar path handled the file (no "not used"
+log line), so that a silent fall-back to the reference cannot make a test pass. Time cells
+are compared with ``TimeParser.parse`` one by one, bit for bit; whole files with the
+reference (``core.FAST = False``), with blocks and spill budgets tiny enough to put block
+edges, quoted lines and spilled groups everywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import random
+import string
+from collections.abc import Iterator
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from functions.validation import ValidationOptions, core, validate_csv
+from functions.validation.columnar import blocks, grouping, verdicts
+from functions.validation.columnar.times import ColumnTimes
+from functions.validation.timeparse import FORMATS, TimeParser, zone_for
+from tests.unit._validation_helpers import NOW, NOW_TS
+
+DAY = 86400
+Result = tuple[dict[str, object], bytes, bytes]
+
+
+def run(raw: bytes, mode: str, **settings: object) -> Result:
+    output, rejected = io.BytesIO(), io.BytesIO()
+    options = ValidationOptions(now=NOW, workers=0, **settings)  # type: ignore[arg-type]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(core, "FAST", mode == "columnar")
+        patch.setattr(core, "COLUMNAR_MIN_BYTES", 0)
+        report = validate_csv(io.BytesIO(raw), output, rejected, options)
+    return report.to_dict(), output.getvalue(), rejected.getvalue()
+
+
+def assert_columnar_same(
+    raw: bytes, caplog: pytest.LogCaptureFixture, **settings: object
+) -> Result:
+    """Columnar and reference agree, and the columnar path did the work."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="functions.validation.columnar"):
+        columnar = run(raw, "columnar", **settings)
+    declined = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
+    assert not declined, declined
+    reference = run(raw, "reference", **settings)
+    assert columnar == reference
+    return reference
+
+
+@pytest.fixture
+def tiny(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Blocks of a few lines, a spill after every block or two."""
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 97)
+    monkeypatch.setattr(grouping, "DEFAULT_BUDGET_BYTES", 400)
+    yield
+
+
+# --- time cells -------------------------------------------------------------------------
+
+
+def _cells_agree(cells: list[str], zone: str | None = None) -> None:
+    parser = TimeParser(zone_for(zone))
+    times = ColumnTimes(TimeParser(zone_for(zone)))
+    found = times.read(pl.DataFrame({"t": cells}, schema={"t": pl.String}), "t", -1.0)
+    for cell, (secs, text, code) in zip(cells, found.iter_rows(), strict=True):
+        expected = parser.parse(cell)
+        if expected is None:
+            assert code == -1, cell
+            assert times.reason(cell) == parser.reason(cell)
+            continue
+        assert (FORMATS[code], text) == (expected[2], expected[1]), cell
+        assert secs.hex() == expected[0].hex(), cell  # bit for bit
+
+
+def _digits(draw: st.DrawFn) -> str:
+    width = draw(st.integers(1, 21))
+    return str(draw(st.integers(10 ** (width - 1) if width > 1 else 0, 10**width - 1)))
+
+
+@st.composite
+def time_cell(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["digits", "zeros", "decimal", "date", "text"]))
+    if kind == "digits":
+        return _digits(draw)
+    if kind == "zeros":
+        return "0" * draw(st.integers(1, 3)) + _digits(draw)
+    if kind == "decimal":
+        whole = draw(st.sampled_from(["", "0", "1", "00", "17", "1748600000", "99999999999"]))
+        whole = whole or str(draw(st.integers(0, 10**12)))
+        fraction = "".join(draw(st.lists(st.sampled_from("0123456789"), max_size=9)))
+        return draw(st.sampled_from([f"{whole}.{fraction}", f".{fraction}", f"{whole}."]))
+    if kind == "date":
+        year = draw(st.sampled_from([1969, 1970, 1971, 2000, 2024, 2200, 2201, 9999]))
+        parts = (
+            year,
+            draw(st.integers(0, 13)),
+            draw(st.integers(0, 32)),
+            draw(st.integers(0, 24)),
+            draw(st.integers(0, 60)),
+            draw(st.integers(0, 60)),
+        )
+        sep = draw(st.sampled_from(["T", " ", "t"]))
+        fraction = draw(st.sampled_from(["", ".5", ".000", ".123456", ".1234567", ".999999999"]))
+        zone = draw(
+            st.sampled_from(
+                ["Z", "z", "+00", "-00:00", "+02:00", "-0530", "+23:59", "+24:00", "+00:60",
+                 "+1", " UTC", "+00 UTC", "", " utc"]
+            )
+        )  # fmt: skip
+        y, mo, d, h, mi, s = parts
+        return f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}{fraction}{zone}"
+    return draw(st.sampled_from(["", " ", "x", " 1748600000", "1748600000 ", "١٢٣", "1e9", "-5"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(time_cell(), min_size=1, max_size=20))
+@example(["8589934591999999", "8589934592000000", "9007199254740993", "99999999999999"])
+@example(["1748600000.123456789", "123456789012345.6", "99999999999.5", "0.5", "1.000000"])
+@example(["2024-02-29T12:00:00Z", "2023-02-29T12:00:00Z", "2100-02-29T00:00:00Z"])
+@example(["2200-12-31T23:59:59.999999-23:59", "1971-01-01T00:00:00+23:59"])
+def test_time_cells_read_as_the_reference_reads_them(cells: list[str]) -> None:
+    _cells_agree(cells)
+    _cells_agree(cells, "Europe/Paris")
+
+
+def test_many_random_numbers_divide_exactly() -> None:
+    """Milliseconds and microseconds across their whole native range, bit for bit (a
+    division by a literal would be a product by its inverse: thousands would differ)."""
+    rng = random.Random(7)
+    cells = [str(rng.randrange(10**11, 10**14)) for _ in range(20_000)]
+    cells += [str(rng.randrange(10**14, 2**33 * 10**6)) for _ in range(20_000)]
+    cells += [f"{rng.randrange(1, 10**10)}.{rng.randrange(10**5):05d}" for _ in range(20_000)]
+    cells += [
+        f"2025-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T"
+        f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
+        f".{rng.randrange(10**6):06d}Z"
+        for _ in range(20_000)
+    ]
+    _cells_agree(cells)
+
+
+def test_spaces_are_python_s_whitespace() -> None:
+    spaces = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+    assert spaces == verdicts._SPACES
+
+
+# --- whole files ------------------------------------------------------------------------
+
+HEADER = "userId,event,time,value,currencyCode,deviceId,params.note,source,bad name!"
+
+
+@st.composite
+def plain_file(draw: st.DrawFn) -> bytes:
+    """What exporters write, with the mistakes people make: every rule gets its turn."""
+    users = draw(st.lists(st.sampled_from(["u1", "u2", " u3", "u4 ", "\tu5", "u\x016", "",
+                                           "u" * 401, "ü7", "u\u20038"]),
+                          min_size=1, max_size=6))  # fmt: skip
+    rows = []
+    for _ in range(draw(st.integers(0, 30))):
+        stamp = NOW_TS - draw(st.integers(-2 * DAY, 420 * DAY))
+        time_text = draw(
+            st.sampled_from(
+                [str(stamp), str(stamp * 1000 + 7), f"{stamp}.250", str(stamp * 10**6),
+                 str(stamp * 10**9), "2025-05-30T10:00:00Z", "2025-05-30 10:00:00.5+02:00",
+                 "2025-05-30 10:00:00 UTC", "2025-05-30 10:00:00", "yesterday", "", "0",
+                 "1900-01-01T00:00:00Z"]
+            )
+        )  # fmt: skip
+        fields = [
+            draw(st.sampled_from(users)),
+            draw(st.sampled_from(["Open", "Buy", "a|b", "123", ".x", "", "ok/"])),
+            time_text,
+            draw(st.sampled_from(["", "1", " 2.50", "x", "1e999"])),
+            draw(st.sampled_from(["", "usd", " EUR ", "XYZ"])),
+            draw(st.sampled_from(["", "d1", "d" * 401])),
+            draw(st.sampled_from(["", "n", "é", "x y"])),
+            draw(st.sampled_from(["web", "", "app"])),
+            draw(st.sampled_from(["", "", "", "oops"])),
+        ]
+        if draw(st.integers(0, 9)) == 0:
+            fields[6] = '"a, ""quoted"" note"'
+        rows.append(",".join(fields))
+        if draw(st.integers(0, 5)) == 0:
+            rows.append(rows[-1])
+    blank_row = draw(st.integers(0, 1))
+    if rows and blank_row:
+        rows.append(" ," * 8 + " ")  # a blank row of the right width
+    ending = draw(st.sampled_from(["\n", "\r\n"]))
+    text = ending.join([HEADER, *rows])
+    if draw(st.integers(0, 1)):
+        text += ending
+    bom = b"\xef\xbb\xbf" if draw(st.integers(0, 4)) == 0 else b""
+    return bom + text.encode("utf-8")
+
+
+option_sets = st.fixed_dictionaries(
+    {
+        "naive_timezone": st.sampled_from([None, "UTC"]),
+        "duplicate_rows": st.sampled_from(["drop", "keep"]),
+        "old_event_policy": st.sampled_from(["move", "reject", "keep"]),
+        "max_rejected_fraction": st.sampled_from([1.0, 0.3]),
+    }
+)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(plain_file(), option_sets)
+def test_plain_files_come_out_as_the_reference_writes_them(
+    tiny: None, caplog: pytest.LogCaptureFixture, raw: bytes, options: dict[str, object]
+) -> None:
+    assert_columnar_same(raw, caplog, **options)
+
+
+def test_a_big_file_with_every_format_spills_and_matches(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 64 * 1024)
+    monkeypatch.setattr(grouping, "DEFAULT_BUDGET_BYTES", 100_000)
+    rng = random.Random(3)
+    users = ["".join(rng.choices(string.hexdigits, k=12)) for _ in range(700)]
+    lines = ["userId,event,time,value,currencyCode,params.note"]
+    for index in range(40_000):
+        stamp = NOW_TS - rng.randrange(400 * DAY)
+        time_text = rng.choice(
+            [str(stamp), str(stamp * 1000 + rng.randrange(1000)), f"{stamp}.{index % 1000}",
+             str(stamp * 10**6 + rng.randrange(10**6)), "2025-05-30T10:00:00.25-05:00"]
+        )  # fmt: skip
+        note = '"x, y"' if index % 500 == 0 else f"n{index % 9}"
+        lines.append(f"{rng.choice(users)},e{index % 5},{time_text},{index % 7}.5,usd,{note}")
+        if index % 97 == 0:
+            lines.append(lines[-1])
+    raw = ("\r\n".join(lines) + "\r\n").encode()
+    report = assert_columnar_same(raw, caplog, max_rejected_fraction=1.0)[0]
+    assert report["rows_duplicate_dropped"]
+    assert report["rows_time_clamped"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b"userId,event,time\nu,e,1748600000\nu,e\n", "fields"),
+        (b"userId,event,time\nu,e,1748600000\n\nu,e,1748600001\n", "fields"),
+        (b'userId,event,time\nu,"e\nf",1748600000\n', "quoted line break"),
+        (b"userId,event,time\nu,e\r,1748600000\n", "carriage return"),
+        (b"userId,event,time\nu,\xff,1748600000\n", "UTF-8"),
+        (b"userId,event,time\nu,e\x00,1748600000\n", "NUL"),
+        (b'"userId",event,time\nu,e,1748600000\n', "header"),
+        (b"\nuserId,event,time\nu,e,1748600000\n", "header line is blank"),
+    ],
+)
+def test_what_the_columnar_path_leaves_to_the_reference(
+    tiny: None, caplog: pytest.LogCaptureFixture, raw: bytes, why: str
+) -> None:
+    """Each declines with a reason, and the caller's answer is still the reference's."""
+    with caplog.at_level(logging.INFO, logger="functions.validation.columnar"):
+        columnar = run(raw, "columnar", max_rejected_fraction=1.0)
+    assert why in caplog.text
+    assert columnar == run(raw, "reference", max_rejected_fraction=1.0)
+
+
+def test_small_inputs_never_import_polars_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below ``COLUMNAR_MIN_BYTES`` the columnar path is not tried at all."""
+    from functions.validation import columnar
+
+    def boom(*_: object, **__: object) -> None:
+        raise AssertionError("columnar path tried for a small input")
+
+    monkeypatch.setattr(columnar, "validate_columnar", boom)
+    raw = b"userId,event,time\nu,e,1748600000\n"
+    options = ValidationOptions(now=NOW, workers=0)
+    report = validate_csv(io.BytesIO(raw), io.BytesIO(), io.BytesIO(), options)
+    assert report.accepted
