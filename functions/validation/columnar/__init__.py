@@ -21,7 +21,7 @@ import csv
 import io
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 # Polars' allocator (jemalloc) keeps an arena per thread by default; one arena holds the
@@ -31,6 +31,7 @@ os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1")
 
 import polars as pl
 
+from functions.validation.columnar.ahead import ahead
 from functions.validation.columnar.blocks import Blocks, NotPlain, check_plain, split_quoted
 from functions.validation.columnar.checking import BlockChecker, TooManyEventNames
 from functions.validation.columnar.grouping import ColumnarGrouper
@@ -126,14 +127,20 @@ def validate_columnar(
     rejected_text = io.TextIOWrapper(rejected, encoding="utf-8", newline="", write_through=True)
     checker = BlockChecker(plan, options, report, RejectedWriter(rejected_text, header))
     grouper = ColumnarGrouper(temp_dir=options.temp_dir)
-    try:
+
+    def checked() -> Iterator[tuple[pl.DataFrame, int]]:
+        """Each block's kept rows (and the input bytes read so far), in input order."""
         row = 2
         for block in blocks:
             frame, positions, quoted_from = _read_block(block, plan.width, limit)
-            grouper.add(checker.check(frame, row, row, positions, quoted_from))
+            yield checker.check(frame, row, row, positions, quoted_from), blocks.bytes_read
             row += frame.height
+
+    try:
+        for kept, done in ahead(checked()):
+            grouper.add(kept)
             if progress is not None:
-                progress(blocks.bytes_read)
+                progress(done)
         report.user_lookups_before = checker.lookups_before.finish()
         decide(report, options)
         if report.accepted:

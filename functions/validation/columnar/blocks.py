@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 #: Bytes read at a time (a block ends at the last line feed within it).
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 4 << 20
 BOM = codecs.BOM_UTF8
 
 

@@ -18,6 +18,7 @@ import polars as pl
 from functions.validation.columnar.lookups import NativeLookups
 from functions.validation.columnar.times import ColumnTimes
 from functions.validation.columnar.verdicts import (
+    ASCII_NUMBER,
     CACHE_LIMIT,
     CONTROL,
     EDGE_SPACE,
@@ -248,17 +249,40 @@ class BlockChecker:
         )
 
     def _judge_values(self, cells: pl.Series) -> list[pl.Expr]:
-        """``__value`` (stripped) and ``__vcode`` (not a number) per row."""
+        """``__value`` (stripped) and ``__vcode`` (not a number) per row.
+
+        Empty cells and ASCII numbers that read as finite doubles are settled natively (the
+        reference's verdict on them is "a number", text unchanged); every other cell is
+        judged by the reference's ``_is_number``, once per distinct cell.
+        """
+        number = cells.cast(pl.Float64, strict=False)
+        settled = (cells == "") | (
+            cells.str.contains(ASCII_NUMBER) & number.is_finite().fill_null(False)
+        )
+        if settled.all():
+            return [pl.lit(cells).alias("__value"), pl.lit(None, dtype=pl.Int64).alias("__vcode")]
         known = self._values
-        distinct = cells.unique().to_list()
-        for cell in distinct:
+        others = cells.filter(~settled).unique().to_list()
+        for cell in others:
             if cell not in known:
                 wrong = bool(cell) and not _is_number(cell.strip())
                 code = self._reasons.code("value", VALUE_NOT_NUMBER) if wrong else None
                 if len(known) >= CACHE_LIMIT:
                     known.clear()
                 known[cell] = (cell.strip(), code)
-        return self._mapped(cells, distinct, known, "__value", "__vcode")
+        texts = [known[cell][0] for cell in others]
+        codes = [known[cell][1] for cell in others]
+        column = pl.lit(cells)
+        return [
+            pl.when(pl.lit(settled))
+            .then(column)
+            .otherwise(column.replace_strict(others, texts, default=""))
+            .alias("__value"),
+            pl.when(pl.lit(settled))
+            .then(pl.lit(None, dtype=pl.Int64))
+            .otherwise(column.replace_strict(others, codes, default=None, return_dtype=pl.Int64))
+            .alias("__vcode"),
+        ]
 
     def _judge_currencies(self, cells: pl.Series) -> list[pl.Expr]:
         """``__currency`` (stripped, upper-cased) and ``__ccode`` per row."""

@@ -19,11 +19,12 @@ from typing import BinaryIO
 
 import polars as pl
 
+from functions.validation.columnar.ahead import ahead
 from functions.validation.columnar.lookups import NativeLookups
 from functions.validation.sorting import NUM_BUCKETS
 
 GROUPS = 64
-DEFAULT_BUDGET_BYTES = 32 * 1024 * 1024
+DEFAULT_BUDGET_BYTES = 16 * 1024 * 1024
 #: Rough bytes a kept row costs besides its line and userId (bucket, two times, order).
 ROW_OVERHEAD = 40
 
@@ -93,8 +94,8 @@ class ColumnarGrouper:
         self._buffered = 0
 
     def _group(self, group: int) -> pl.DataFrame | None:
-        frames = list(self._buffers[group])
-        self._buffers[group] = []
+        """One group's rows in input order: spilled pieces first, then the buffered ones."""
+        frames: list[pl.DataFrame] = []
         if self._pieces[group]:
             spill = self._spill
             if spill is None:
@@ -102,27 +103,34 @@ class ColumnarGrouper:
             for offset, length in self._pieces[group]:
                 spill.seek(offset)
                 frames.append(pl.read_ipc(io.BytesIO(spill.read(length))))
+        frames += self._buffers[group]
+        self._buffers[group] = []
         if not frames:
             return None
         frame = pl.concat(frames)
         return frame.with_columns(
-            pl.coalesce("user", pl.col("line").str.extract(r"^([^,]*)", 1)),
+            pl.coalesce(
+                "user", pl.col("line").str.slice(0, pl.col("line").str.find(",", literal=True))
+            ),
             pl.coalesce("origin", "secs"),
         )
 
     def write(self, output: BinaryIO, *, drop_repeats: bool, analytics_limit: float) -> Written:
-        """Write every group's lines in final order (each followed by ``"\\n"``)."""
+        """Write every group's lines in final order (each followed by ``"\\n"``).
+
+        Groups are read back and sorted one step ahead, in a thread, while the previous one
+        is written (Polars releases the GIL).
+        """
         written = Written()
         lookups = NativeLookups()
-        for group in range(GROUPS):
-            frame = self._group(group)
-            if frame is None:
+        sorted_groups = (self._sorted(group) for group in range(GROUPS))
+        for ready in ahead(sorted_groups):
+            if ready is None:
                 continue
-            frame = frame.sort(["bucket", "user", "secs", "seq"])
+            frame = ready
             if drop_repeats:
-                first = frame.select(pl.struct("user", "line", "origin").is_first_distinct())
-                keep = first.to_series()
-                if not keep.all():
+                keep = _first_of_each_kind(frame)
+                if keep is not None:
                     dropped = frame.filter(~keep)
                     written.dropped += dropped.height
                     written.dropped_before += int((dropped["secs"] < analytics_limit).sum())
@@ -132,12 +140,41 @@ class ColumnarGrouper:
             lines = frame.select("line")
             written.bytes += int(lines["line"].str.len_bytes().sum()) + lines.height
             lines.write_csv(output, include_header=False, quote_style="never")
-            del frame, lines
+            del frame, ready, lines
         written.lookups = lookups.finish()
         return written
+
+    def _sorted(self, group: int) -> pl.DataFrame | None:
+        """One group in final order (the input order ``seq`` breaks ties, as in the
+        reference; a stable sort alone is not enough: partitioning may reorder rows)."""
+        frame = self._group(group)
+        if frame is None:
+            return None
+        return frame.sort(["bucket", "user", "secs", "seq"])
 
     def close(self) -> None:
         """Remove the spill file."""
         if self._spill is not None:
             self._spill.close()
             self._spill = None
+
+
+def _first_of_each_kind(frame: pl.DataFrame) -> pl.Series | None:
+    """Which rows to keep (None: all): the first of rows with the same line and time as read.
+
+    Such rows share userId and time, so after the sort they lie in one run of neighbours
+    with the same userId and time; only rows in such runs are compared.
+    """
+    user, secs = pl.col("user"), pl.col("secs")
+    same_as_previous = (user == user.shift(1)) & (secs == secs.shift(1))
+    same_as_next = (user == user.shift(-1)) & (secs == secs.shift(-1))
+    in_run = frame.select((same_as_previous | same_as_next).fill_null(False)).to_series()
+    if not in_run.any():
+        return None
+    runs = frame.filter(in_run).select(pl.struct("line", "origin").is_first_distinct())
+    repeated = ~runs.to_series()
+    if not repeated.any():
+        return None
+    drop = in_run.arg_true().filter(repeated)
+    keep = pl.repeat(True, frame.height, eager=True)
+    return keep.scatter(drop, False)

@@ -25,6 +25,9 @@ _SPACES = (
 )
 _CLASS = "[" + "".join(f"\\x{{{ord(char):x}}}" for char in _SPACES) + "]"
 EDGE_SPACE = f"^{_CLASS}|{_CLASS}$"
+#: ``rules._NUMBER`` with ASCII digits only (Python's ``\d`` takes any decimal digit: cells
+#: with others go to the reference).
+ASCII_NUMBER = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 #: ``rules._CONTROL``'s class: C0 controls and DEL.
 CONTROL = r"[\x00-\x1F\x7F]"
 
