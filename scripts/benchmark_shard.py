@@ -5,7 +5,8 @@ ingest function must decompress, validate and split one inside its limits (540 s
 and ``/tmp``, which is memory in Cloud Functions). This script runs the same code the function
 runs on such a shard, each way in a fresh process: ``copy`` (decompress, then a plain ``csv``
 copy: the floor), ``reference`` (the one-process reference validator), ``fast`` (the default
-path, which chooses) and ``parallel`` (worker processes forced). It reports time per step
+path: the columnar one, Polars, for a plain file like this one) and ``parallel`` (the worker
+processes of the pure-Python fast path forced, columnar path off). It reports time per step
 and memory counted honestly: the peak, at one moment, of the process tree's RSS plus every
 byte under the temporary directory (decoded input, output, parts, and spill files though
 unlinked), since ``/tmp`` is memory in Cloud Functions; and a plain ``gzip`` read of the
@@ -78,6 +79,8 @@ def run_kind(kind: str, shard: str, work: str, queue: multiprocessing.Queue) -> 
             result: dict[str, object] = {}
         else:
             core.FAST = kind != "reference"
+            if kind == "parallel":
+                core.COLUMNAR_MIN_BYTES = 1 << 62
             now = datetime.now(UTC).replace(microsecond=0)
             workers = available_cpus() if kind == "parallel" else None
             options = ValidationOptions(now=now, temp_dir=str(tmp), workers=workers)
