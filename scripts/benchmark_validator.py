@@ -14,8 +14,9 @@ reference path, ``core.FAST = False``), ``fast`` (the default: the columnar path
 for plain files, which both generated files are) and ``parallel`` (the worker processes of
 the pure-Python fast path, forced, one per usable vCPU, columnar path off). Memory is counted
 honestly: the peak, at one moment, of the RSS of the whole process tree plus the bytes of
-its temporary files (spill files included, though unlinked), since ``/tmp`` is memory in Cloud Functions. The cold import
-time of the function's modules is measured in fresh interpreters.
+its temporary files (spill files included, though unlinked), since ``/tmp`` is memory in
+Cloud Functions. The cold import time of the function's modules is measured in fresh
+interpreters.
 
 ``--repeat N`` measures each (copy and validator alike, interleaved) N times and keeps the
 fastest run of each, which is what a shared, noisy machine can honestly report.
