@@ -30,9 +30,10 @@ _LOG = logging.getLogger(__name__)
 #: False: the reference path only (one process, ``rules.ChunkChecker``), which the
 #: equivalence tests compare the fast paths (``fastrules``, ``parallel``) against.
 FAST = True
-#: Inputs at least this big try the columnar path (``columnar``) first; smaller ones are done
-#: before Polars would be imported (about 0.2 s, paid once per instance). Tests lower it.
-COLUMNAR_MIN_BYTES = 1 << 20
+#: Inputs at least this big try the columnar path (``columnar``) first. Below it the columnar
+#: path does not pay: importing Polars and its first calls cost about 0.3 s and 100 MB once
+#: per instance, and a 9 MB file measured no faster than the reference. Tests lower it.
+COLUMNAR_MIN_BYTES = 16 << 20
 
 
 class _Refused(Exception):

@@ -230,6 +230,8 @@ class ColumnTimes:
         cells = frame.select(pl.col(column).alias("cell")).with_row_index("at")
         parts = [part(cells) for part in (_digits, _decimals, _dates)]
         native = pl.concat([part.with_columns(pl.col("fmt").cast(pl.Int8)) for part in parts])
+        if native.height == cells.height:  # every cell read natively: put them in order
+            return native.sort("at").drop("at")
         found = (
             cells.select("at").join(native, on="at", how="left", maintain_order="left").drop("at")
         )
