@@ -13,8 +13,11 @@ formats), ``rules`` (row rules by chunk), ``sorting`` (bounded grouping by user)
 (user lookups), ``warnings``, ``report``, ``rejected`` (the rejected-rows CSV), ``core``
 (validate_csv), ``split`` and ``records`` (cutting output into parts).
 
-Fast paths, each proved equal to the reference above by tests/unit/test_validation_fast_*:
-``fastrules`` and ``fasttime`` (the same rules with C-level scans, time cells by groups),
+Fast paths, each proved equal to the reference above by tests/unit/test_validation_fast_*
+and test_validation_columnar: ``columnar`` (plain files of at least 16 MB on native Polars
+columns: ``blocks``, ``times``, ``checking``, ``verdicts``, ``lookups``, ``grouping``,
+``ahead``; tried first, it declines anything else with a logged reason), ``fastrules`` and
+``fasttime`` (the same rules with C-level scans, time cells by groups),
 ``capacity`` (whether to use worker processes), ``parallel``, ``scanning``, ``workers`` and
 ``pool`` (the same code in several processes). ``core.FAST = False`` runs the reference only.
 """

@@ -281,3 +281,21 @@ def test_small_inputs_never_import_polars_work(monkeypatch: pytest.MonkeyPatch) 
     options = ValidationOptions(now=NOW, workers=0)
     report = validate_csv(io.BytesIO(raw), io.BytesIO(), io.BytesIO(), options)
     assert report.accepted
+
+
+def test_a_late_decline_leaves_no_trace_of_the_columnar_attempt(
+    tiny: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows rejected in early blocks were already written when a bare CR turns up late: the
+    caller rewinds, and output, rejected rows and report are exactly the reference's."""
+    lines = ["userId,event,time"]
+    lines += [f"u{index},e,{NOW_TS - index}" for index in range(60)]
+    lines[3] = "u3,e,yesterday"
+    lines[55] = "u55,e\r,1748600000"
+    raw = ("\n".join(lines) + "\n").encode()
+    with caplog.at_level(logging.INFO, logger="functions.validation.columnar"):
+        columnar = run(raw, "columnar", max_rejected_fraction=1.0)
+    assert "carriage return" in caplog.text
+    reference = run(raw, "reference", max_rejected_fraction=1.0)
+    assert columnar == reference
+    assert columnar[2].count(b"yesterday") == 1  # the early rejection, once
