@@ -17,8 +17,10 @@ import csv
 from collections.abc import Iterator
 from typing import BinaryIO
 
-#: Bytes read at a time (a block ends at the last line feed within it).
-BLOCK_BYTES = 4 << 20
+#: Bytes read at a time (a block ends at the last line feed within it). Polars needs many
+#: times a block in working memory: 3 MB keeps a 93 MB file under 256 MB in all (RSS and
+#: spill), 4 MB was no faster and took 30 MB more, 2 MB was slower.
+BLOCK_BYTES = 3 << 20
 BOM = codecs.BOM_UTF8
 
 
