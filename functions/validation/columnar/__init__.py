@@ -6,13 +6,14 @@ building lines). Here a block of lines is parsed, checked, keyed and grouped by 
 whose kernels run in Rust on every vCPU; the reference's own code still decides every
 verdict that depends on one cell's text (once per distinct cell), so the rules exist once.
 
-Which files: *plain* ones (``blocks``): no quote character, no NUL, no bare carriage return,
-no empty line, valid UTF-8, every line with the header's number of fields, no field as long
-as the CSV field size limit, at most 50 parameter columns, at most ``MAX_COLLECTED_EVENT_NAMES``
-distinct event names. That is what exporters write unless a value holds a comma. Anything
-else returns None before a byte of output is written, and the caller runs the reference
-path on the same stream (from the same position); the rejected-rows stream may then hold
-a partial file, which the caller truncates.
+Which files: *plain* ones (``blocks``): quotes only within one-line records (read by
+``csv.reader`` itself), no NUL, no bare carriage return, no empty line, valid UTF-8, every
+line with the header's number of fields, no field as long as the CSV field size limit, an
+unquoted header, at most 50 parameter columns, at most ``MAX_COLLECTED_EVENT_NAMES`` distinct
+event names. That is what exporters write. Anything else returns None (logging why) before
+a byte of output is written, and the caller runs the reference path on the same stream from
+the same position; the rejected-rows stream may then hold a partial file, which the caller
+truncates.
 """
 
 from __future__ import annotations
