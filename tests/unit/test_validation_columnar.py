@@ -257,6 +257,7 @@ def test_a_big_file_with_every_format_spills_and_matches(
         (b"userId,event,time\nu,e\x00,1748600000\n", "NUL"),
         (b'"userId",event,time\nu,e,1748600000\n', "header"),
         (b"\nuserId,event,time\nu,e,1748600000\n", "header line is blank"),
+        (b"userId,event,time\nu,e," + b"9" * 2_000_000, "longer than its fields"),
     ],
 )
 def test_what_the_columnar_path_leaves_to_the_reference(

@@ -123,6 +123,7 @@ def validate_columnar(
         _declined(NotPlain("more than 50 parameter columns"))
         return None
     limit = csv.field_size_limit()
+    blocks.limit_lines(plan.width, limit)
     report = ValidationReport()
     report.column_mapping = plan.mapping
     rejected_text = io.TextIOWrapper(rejected, encoding="utf-8", newline="", write_through=True)

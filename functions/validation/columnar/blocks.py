@@ -41,6 +41,13 @@ class Blocks:
         self._carry = b""
         self.bytes_read = 0
         self.had_bom = False
+        #: A line longer than this cannot be plain (see ``limit_lines``); None: no limit yet.
+        self.line_cap: int | None = None
+
+    def limit_lines(self, width: int, field_limit: int) -> None:
+        """Give up on a line longer than ``width`` fields under the CSV field size limit could
+        be (4 bytes a character), rather than gather a huge line block after block."""
+        self.line_cap = width * (4 * field_limit + 1)
 
     def _read(self) -> bytes:
         data = self._source.read(self._block_bytes)
@@ -86,6 +93,8 @@ class Blocks:
             data = carry + data if carry else data
             cut = data.rfind(b"\n") + 1
             if cut == 0:
+                if self.line_cap is not None and len(data) > self.line_cap:
+                    raise NotPlain("a line longer than its fields can be")
                 carry = data
                 continue
             carry = data[cut:]
