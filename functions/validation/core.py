@@ -68,17 +68,7 @@ def validate_csv(
     if FAST and remaining_bytes(source) >= COLUMNAR_MIN_BYTES:
         marks = _positions(source, output, rejected)
         if marks is not None:
-            from functions.validation.columnar import validate_columnar  # Polars: on demand
-
-            report = validate_columnar(
-                source,
-                output,
-                rejected,
-                options,
-                decide=_decide,
-                header_bytes=header_bytes,
-                progress=progress,
-            )
+            report = _columnar(source, output, rejected, options, progress)
             if report is not None:
                 return report
             _rewind(marks, source, output, rejected)
@@ -94,6 +84,30 @@ def validate_csv(
                 _LOG.warning("parallel validation failed, validating sequentially: %s", error)
                 _rewind(marks, source, output, rejected)
     return _validate_sequential(source, output, rejected, options, progress)
+
+
+def _columnar(
+    source: BinaryIO,
+    output: BinaryIO,
+    rejected: BinaryIO,
+    options: ValidationOptions,
+    progress: Callable[[int], None] | None,
+) -> ValidationReport | None:
+    """The columnar path's report, or None when it declines or Polars cannot load here."""
+    try:
+        from functions.validation.columnar import validate_columnar  # Polars: on demand
+    except ImportError as error:
+        _LOG.warning("columnar validation unavailable, Polars did not load: %s", error)
+        return None
+    return validate_columnar(
+        source,
+        output,
+        rejected,
+        options,
+        decide=_decide,
+        header_bytes=header_bytes,
+        progress=progress,
+    )
 
 
 def _positions(*streams: BinaryIO) -> list[int] | None:
