@@ -300,3 +300,17 @@ def test_a_late_decline_leaves_no_trace_of_the_columnar_attempt(
     reference = run(raw, "reference", max_rejected_fraction=1.0)
     assert columnar == reference
     assert columnar[2].count(b"yesterday") == 1  # the early rejection, once
+
+
+def test_without_polars_the_reference_path_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Polars failing to load (a machine its wheel does not suit) costs speed, not files."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "functions.validation.columnar", None)  # import fails
+    raw = b"userId,event,time\nu,e,1748600000\nu,e,yesterday\n"
+    with caplog.at_level(logging.WARNING, logger="functions.validation.core"):
+        columnar = run(raw, "columnar", max_rejected_fraction=1.0)
+    assert "Polars did not load" in caplog.text
+    assert columnar == run(raw, "reference", max_rejected_fraction=1.0)
