@@ -314,3 +314,23 @@ def test_without_polars_the_reference_path_runs(
         columnar = run(raw, "columnar", max_rejected_fraction=1.0)
     assert "Polars did not load" in caplog.text
     assert columnar == run(raw, "reference", max_rejected_fraction=1.0)
+
+
+def test_forgetting_remembered_cells_changes_nothing(
+    tiny: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Caches of verdicts, buckets and times start again when full: a file with more
+    distinct cells than they hold comes out the same (here they hold two)."""
+    from functions.validation.columnar.times import ColumnTimes
+
+    monkeypatch.setattr(verdicts, "CACHE_LIMIT", 2)
+    monkeypatch.setattr(ColumnTimes, "CACHE_LIMIT", 2)
+    lines = ["userId,event,time,value,currencyCode"]
+    for index in range(400):
+        time_text = f"{NOW_TS - index}" if index % 3 else f"2025-05-30 10:00:{index % 60:02d}"
+        value = f" {index}.5 " if index % 4 else f"x{index % 9}"
+        lines.append(
+            f"u{index // 2 % 7},e{index % 11},{time_text},{value},{['usd', 'EUR', 'x'][index % 3]}"
+        )
+    raw = ("\n".join(lines) + "\n").encode()
+    assert_columnar_same(raw, caplog, naive_timezone="UTC", max_rejected_fraction=1.0)

@@ -19,11 +19,11 @@ from functions.validation.columnar.lookups import NativeLookups
 from functions.validation.columnar.times import ColumnTimes
 from functions.validation.columnar.verdicts import (
     ASCII_NUMBER,
-    CACHE_LIMIT,
     CONTROL,
     EDGE_SPACE,
     BucketTable,
     Reasons,
+    Verdicts,
     csv_lines,
 )
 from functions.validation.columns import TRACK_ARGUMENTS, ColumnPlan
@@ -92,9 +92,9 @@ class BlockChecker:
         future = f"event is more than {options.max_future_seconds} seconds in the future"
         self._future_code = self._reasons.code("time", future)
         self._buckets = BucketTable()
-        self._values: dict[str, tuple[str, int | None]] = {}
-        self._currencies: dict[str, tuple[str, int | None]] = {}
-        self._events: dict[str, int | None] = {}
+        self._values = Verdicts(self._value_verdict)
+        self._currencies = Verdicts(self._currency_verdict)
+        self._events = Verdicts(self._event_code)
         self._user_empty = self._reasons.code("userId", USER_EMPTY)
         self._columns = [f"c{index}" for index in range(plan.width)]
         self.rows_blank = 0
@@ -229,17 +229,8 @@ class BlockChecker:
 
     def _judge_events(self, cells: pl.Series) -> pl.DataFrame:
         """``__ecode``: the event-name reason of each row (null: a valid name)."""
-        known = self._events
         distinct = cells.unique().to_list()
-        for name in distinct:
-            if name not in known:
-                problem = self._names.problem(name)
-                if len(known) >= CACHE_LIMIT:
-                    known.clear()
-                known[name] = (
-                    None if problem is None else self._reasons.code("event", "event " + problem)
-                )
-        codes = [known[name] for name in distinct]
+        codes = self._events.of(distinct)
         if all(code is None for code in codes):
             return pl.DataFrame({"__ecode": pl.Series([None] * len(cells), dtype=pl.Int64)})
         return (
@@ -247,6 +238,19 @@ class BlockChecker:
             .alias("__ecode")
             .to_frame()
         )
+
+    def _event_code(self, name: str) -> int | None:
+        problem = self._names.problem(name)
+        return None if problem is None else self._reasons.code("event", "event " + problem)
+
+    def _value_verdict(self, cell: str) -> tuple[str, int | None]:
+        wrong = bool(cell) and not _is_number(cell.strip())
+        return cell.strip(), (self._reasons.code("value", VALUE_NOT_NUMBER) if wrong else None)
+
+    def _currency_verdict(self, cell: str) -> tuple[str, int | None]:
+        code = cell.strip().upper()
+        wrong = bool(code) and code not in CURRENCY_CODES
+        return code, (self._reasons.code("currencyCode", CURRENCY_UNKNOWN) if wrong else None)
 
     def _judge_values(self, cells: pl.Series) -> list[pl.Expr]:
         """``__value`` (stripped) and ``__vcode`` (not a number) per row.
@@ -261,17 +265,10 @@ class BlockChecker:
         )
         if settled.all():
             return [pl.lit(cells).alias("__value"), pl.lit(None, dtype=pl.Int64).alias("__vcode")]
-        known = self._values
         others = cells.filter(~settled).unique().to_list()
-        for cell in others:
-            if cell not in known:
-                wrong = bool(cell) and not _is_number(cell.strip())
-                code = self._reasons.code("value", VALUE_NOT_NUMBER) if wrong else None
-                if len(known) >= CACHE_LIMIT:
-                    known.clear()
-                known[cell] = (cell.strip(), code)
-        texts = [known[cell][0] for cell in others]
-        codes = [known[cell][1] for cell in others]
+        verdicts = self._values.of(others)
+        texts = [verdict[0] for verdict in verdicts]
+        codes = [verdict[1] for verdict in verdicts]
         column = pl.lit(cells)
         return [
             pl.when(pl.lit(settled))
@@ -286,27 +283,8 @@ class BlockChecker:
 
     def _judge_currencies(self, cells: pl.Series) -> list[pl.Expr]:
         """``__currency`` (stripped, upper-cased) and ``__ccode`` per row."""
-        known = self._currencies
         distinct = cells.unique().to_list()
-        for cell in distinct:
-            if cell not in known:
-                code_text = cell.strip().upper()
-                wrong = bool(code_text) and code_text not in CURRENCY_CODES
-                code = self._reasons.code("currencyCode", CURRENCY_UNKNOWN) if wrong else None
-                if len(known) >= CACHE_LIMIT:
-                    known.clear()
-                known[cell] = (code_text, code)
-        return self._mapped(cells, distinct, known, "__currency", "__ccode")
-
-    @staticmethod
-    def _mapped(
-        cells: pl.Series,
-        distinct: list[str],
-        known: dict[str, tuple[str, int | None]],
-        text_name: str,
-        code_name: str,
-    ) -> list[pl.Expr]:
-        verdicts = [known[cell] for cell in distinct]
+        verdicts = self._currencies.of(distinct)
         column = pl.lit(cells)
         texts = [verdict[0] for verdict in verdicts]
         text = column if texts == distinct else column.replace_strict(distinct, texts)
@@ -316,7 +294,7 @@ class BlockChecker:
             if all(value is None for value in codes)
             else column.replace_strict(distinct, codes, default=None, return_dtype=pl.Int64)
         )
-        return [text.alias(text_name), code.alias(code_name)]
+        return [text.alias("__currency"), code.alias("__ccode")]
 
     def _blank_rows(self, work: pl.DataFrame) -> pl.Series | None:
         """Rows whose every field is blank (skipped, not rejected), or None if none is."""

@@ -270,7 +270,8 @@ class ColumnTimes:
     def _parse(self, text: str) -> tuple[float | None, str, int]:
         parsed = self._parser.parse(text)
         if parsed is None:
-            self.reasons[text] = self._parser.reason(text)
+            if len(self.reasons) < self.CACHE_LIMIT:
+                self.reasons[text] = self._parser.reason(text)
             return None, "", -1
         return parsed[0], parsed[1], FORMATS.index(parsed[2])
 

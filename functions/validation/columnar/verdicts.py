@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import polars as pl
 
 from functions.validation.sorting import buckets_of
+
+V = TypeVar("V")
 
 #: Distinct cells remembered per column between blocks; past this they are judged again.
 CACHE_LIMIT = 200_000
@@ -51,10 +55,38 @@ class BucketTable:
                 }
             )
             if self._known.height + found.height > CACHE_LIMIT:
-                self._known = self._known.clear()
-            self._known = pl.concat([self._known, found])
+                # Start again from this block's userIds alone: every row below needs its own.
+                everyone = distinct["__user"]
+                buckets = pl.Series(buckets_of(everyone.to_list()), dtype=pl.UInt8)
+                self._known = pl.DataFrame({"__user": everyone, "__bucket": buckets})
+            else:
+                self._known = pl.concat([self._known, found])
         frame = users.to_frame().join(self._known, on="__user", how="left", maintain_order="left")
         return frame["__bucket"]
+
+
+class Verdicts(Generic[V]):
+    """The verdict of ``judge`` (the reference's rule) on each distinct cell, remembered up to
+    ``CACHE_LIMIT`` cells; past that the memory starts again, and cells are judged again."""
+
+    def __init__(self, judge: Callable[[str], V]) -> None:
+        self._judge = judge
+        self._known: dict[str, V] = {}
+
+    def of(self, cells: list[str]) -> list[V]:
+        """The verdict on each of ``cells``, in order."""
+        known = self._known
+        found: list[V] = []
+        for cell in cells:
+            if cell in known:
+                found.append(known[cell])
+                continue
+            verdict = self._judge(cell)
+            if len(known) >= CACHE_LIMIT:
+                known.clear()
+            known[cell] = verdict
+            found.append(verdict)
+        return found
 
 
 class Reasons:
