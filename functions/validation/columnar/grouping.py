@@ -24,7 +24,7 @@ from functions.validation.columnar.lookups import NativeLookups
 from functions.validation.sorting import NUM_BUCKETS
 
 GROUPS = 64
-DEFAULT_BUDGET_BYTES = 16 * 1024 * 1024
+DEFAULT_BUDGET_BYTES = 12 * 1024 * 1024
 #: Rough bytes a kept row costs besides its line and userId (bucket, two times, order).
 ROW_OVERHEAD = 40
 
