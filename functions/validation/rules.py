@@ -81,6 +81,21 @@ def _row(columns: Sequence[Sequence[str]], index: int) -> list[str]:
     return [column[index] for column in columns]
 
 
+def csv_lines(rows: Iterable[Sequence[str]]) -> list[str]:
+    """``csv.writer``'s line for each row, terminator dropped, one row at a time (so a row's
+    line is its own even when a field holds a line break). CRLF terminator: Python 3.11
+    quotes a field holding a lone "\r" only if "\r" is in the terminator."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    lines = []
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        lines.append(buffer.getvalue()[:-2])
+    return lines
+
+
 def old_event_limit(now: float) -> float:
     """Events strictly before this Unix time are treated as "older than 365 days".
 
@@ -377,13 +392,7 @@ class ChunkChecker:
             lines = text.split("\r\n")
             lines.pop()
             return lines
-        lines = []
-        for row in rows:
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerow(row)
-            lines.append(buffer.getvalue()[:-2])
-        return lines
+        return csv_lines(rows)
 
     def _collect_events(self, events: Iterable[str]) -> None:
         if self.event_names_capped:

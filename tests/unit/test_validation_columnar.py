@@ -321,10 +321,7 @@ def test_forgetting_remembered_cells_changes_nothing(
 ) -> None:
     """Caches of verdicts, buckets and times start again when full: a file with more
     distinct cells than they hold comes out the same (here they hold two)."""
-    from functions.validation.columnar.times import ColumnTimes
-
-    monkeypatch.setattr(verdicts, "CACHE_LIMIT", 2)
-    monkeypatch.setattr(ColumnTimes, "CACHE_LIMIT", 2)
+    monkeypatch.setattr(verdicts, "CACHE_LIMIT", 2)  # verdicts, buckets and time cells
     lines = ["userId,event,time,value,currencyCode"]
     for index in range(400):
         time_text = f"{NOW_TS - index}" if index % 3 else f"2025-05-30 10:00:{index % 60:02d}"

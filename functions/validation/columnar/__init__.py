@@ -33,7 +33,13 @@ os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1")
 import polars as pl
 
 from functions.validation.columnar.ahead import ahead
-from functions.validation.columnar.blocks import Blocks, NotPlain, check_plain, split_quoted
+from functions.validation.columnar.blocks import (
+    Blocks,
+    NotPlain,
+    check_plain,
+    column_names,
+    split_quoted,
+)
 from functions.validation.columnar.checking import BlockChecker, TooManyEventNames
 from functions.validation.columnar.grouping import ColumnarGrouper
 from functions.validation.columns import HeaderError, plan_columns
@@ -49,7 +55,7 @@ _LOG = logging.getLogger(__name__)
 
 def _parse(text: bytes, width: int) -> pl.DataFrame:
     """The block's lines as ``width`` String columns (empty fields as "")."""
-    schema = {f"c{index}": pl.String for index in range(width)}
+    schema = dict.fromkeys(column_names(width), pl.String)
     frame = pl.read_csv(
         io.BytesIO(text),
         has_header=False,
@@ -71,7 +77,7 @@ def _read_block(
     rows: list[list[str]] = []
     if b'"' in block:
         block, positions, rows = split_quoted(block, width)
-    names = [f"c{index}" for index in range(width)]
+    names = column_names(width)
     frame = pl.DataFrame(schema=dict.fromkeys(names, pl.String))
     if block:
         check_plain(block)

@@ -24,6 +24,11 @@ BLOCK_BYTES = 3 << 20
 BOM = codecs.BOM_UTF8
 
 
+def column_names(width: int) -> list[str]:
+    """The native columns of a block: ``c0`` .. ``c{width-1}``, whatever the header says."""
+    return [f"c{index}" for index in range(width)]
+
+
 class NotPlain(Exception):
     """The input holds something only the reference path reads exactly (named in the text)."""
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import polars as pl
 
+from functions.validation.columnar.blocks import column_names
 from functions.validation.columnar.lookups import NativeLookups
 from functions.validation.columnar.times import ColumnTimes
 from functions.validation.columnar.verdicts import (
@@ -24,7 +25,6 @@ from functions.validation.columnar.verdicts import (
     BucketTable,
     Reasons,
     Verdicts,
-    csv_lines,
 )
 from functions.validation.columns import TRACK_ARGUMENTS, ColumnPlan
 from functions.validation.names import NameChecker
@@ -45,6 +45,7 @@ from functions.validation.rules import (
     USER_TOO_LONG,
     VALUE_NOT_NUMBER,
     _is_number,
+    csv_lines,
     old_event_limit,
 )
 from functions.validation.sorting import NUM_BUCKETS
@@ -96,7 +97,7 @@ class BlockChecker:
         self._currencies = Verdicts(self._currency_verdict)
         self._events = Verdicts(self._event_code)
         self._user_empty = self._reasons.code("userId", USER_EMPTY)
-        self._columns = [f"c{index}" for index in range(plan.width)]
+        self._columns = column_names(plan.width)
         self.rows_blank = 0
         self.rows_kept_old = 0
         self.event_names: set[str] = set()
@@ -143,9 +144,7 @@ class BlockChecker:
         if self._options.old_event_policy == "reject":
             codes.append(pl.when(old).then(self._old_code))
         codes.append(pl.when(secs > self._future_limit).then(self._future_code))
-        outputs: dict[str, pl.Expr] = {
-            name: pl.col(column_name(arguments, name, columns)) for name in arguments
-        }
+        outputs = {name: pl.col(self._column(name)) for name in arguments}
         if "value" in arguments:
             mapped = self._judge_values(frame[self._column("value")])
             work = work.with_columns(mapped)
@@ -190,10 +189,9 @@ class BlockChecker:
         failed = work.filter(pl.col("fmt") == -1)[self._column("time")].unique().to_list()
         if not failed:
             return pl.lit(None, dtype=pl.Int64)
-        keys = failed
         values = [self._reasons.code("time", self._times.reason(text)) for text in failed]
         return pl.col(self._column("time")).replace_strict(
-            keys, values, default=None, return_dtype=pl.Int64
+            failed, values, default=None, return_dtype=pl.Int64
         )
 
     def _judge_users(self, cells: pl.Series) -> pl.DataFrame:
@@ -232,7 +230,9 @@ class BlockChecker:
         distinct = cells.unique().to_list()
         codes = self._events.of(distinct)
         if all(code is None for code in codes):
-            return pl.DataFrame({"__ecode": pl.Series([None] * len(cells), dtype=pl.Int64)})
+            return (
+                pl.repeat(None, len(cells), dtype=pl.Int64, eager=True).alias("__ecode").to_frame()
+            )
         return (
             cells.replace_strict(distinct, codes, default=None, return_dtype=pl.Int64)
             .alias("__ecode")
@@ -376,11 +376,6 @@ class BlockChecker:
         self.event_names.update(events.unique().to_list())
         if len(self.event_names) > MAX_COLLECTED_EVENT_NAMES:
             raise TooManyEventNames
-
-
-def column_name(arguments: dict[str, int], name: str, columns: list[str]) -> str:
-    """The block column of track argument ``name``."""
-    return columns[arguments[name]]
 
 
 if NUM_BUCKETS > 256:  # buckets travel as UInt8

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from functions.validation.columnar.verdicts import Verdicts
 from functions.validation.timeparse import FORMATS, TimeParser
 
 #: Format codes are indexes in ``timeparse.FORMATS``.
@@ -214,16 +215,13 @@ def _dates(cells: pl.DataFrame) -> pl.DataFrame:
 class ColumnTimes:
     """Seconds, canonical text and format code of a time column (code -1: not a time).
 
-    ``reasons`` maps each failed cell to the reference's reason. Cells not read natively
-    are parsed by the reference once each and remembered (up to ``CACHE_LIMIT`` cells).
+    Cells not read natively are parsed by the reference once each and remembered
+    (``verdicts.Verdicts``); ``reason`` says why a cell is not a time.
     """
-
-    CACHE_LIMIT = 200_000
 
     def __init__(self, parser: TimeParser) -> None:
         self._parser = parser
-        self._known: dict[str, tuple[float | None, str, int]] = {}
-        self.reasons: dict[str, str] = {}
+        self._known = Verdicts(self._parse)
 
     def read(self, frame: pl.DataFrame, column: str, fill: float) -> pl.DataFrame:
         """Columns ``secs`` (Float64), ``text`` (String), ``fmt`` (Int8) for ``column``."""
@@ -239,20 +237,13 @@ class ColumnTimes:
         if not missing.any():
             return found
         others = frame[column].filter(missing).unique().to_list()
-        keys, secs, texts, codes = [], [], [], []
-        for text in others:
-            known = self._known.get(text)
-            if known is None:
-                known = self._parse(text)
-                if len(self._known) < self.CACHE_LIMIT:
-                    self._known[text] = known
-            keys.append(text)
-            secs.append(fill if known[0] is None else known[0])
-            texts.append(known[1])
-            codes.append(known[2])
+        verdicts = self._known.of(others)
+        secs = [fill if verdict[0] is None else verdict[0] for verdict in verdicts]
+        texts = [verdict[1] for verdict in verdicts]
+        codes = [verdict[2] for verdict in verdicts]
         table = pl.DataFrame(
             {
-                "__cell": pl.Series(keys, dtype=pl.String),
+                "__cell": pl.Series(others, dtype=pl.String),
                 "__secs": pl.Series(secs, dtype=pl.Float64),
                 "__text": pl.Series(texts, dtype=pl.String),
                 "__fmt": pl.Series(codes, dtype=pl.Int8),
@@ -270,12 +261,10 @@ class ColumnTimes:
     def _parse(self, text: str) -> tuple[float | None, str, int]:
         parsed = self._parser.parse(text)
         if parsed is None:
-            if len(self.reasons) < self.CACHE_LIMIT:
-                self.reasons[text] = self._parser.reason(text)
             return None, "", -1
         return parsed[0], parsed[1], FORMATS.index(parsed[2])
 
     def reason(self, text: str) -> str:
-        """Why ``text`` is not a time (the reference's words)."""
-        found = self.reasons.get(text)
-        return found if found is not None else self._parser.reason(text)
+        """Why ``text`` is not a time (the reference's words; failures are rare, so they are
+        not remembered)."""
+        return self._parser.reason(text)

@@ -1,4 +1,5 @@
-"""Small pieces of the columnar checker: reason codes, userId buckets, whitespace, lines.
+"""Small pieces of the columnar checker: reason codes, userId buckets, whitespace,
+cached verdicts.
 
 Kept apart from ``checking`` so that each stays small; every piece reproduces one detail of
 the reference exactly (named in its docstring).
@@ -6,8 +7,6 @@ the reference exactly (named in its docstring).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -104,17 +103,3 @@ class Reasons:
             found = self._codes[key] = len(self.pairs)
             self.pairs.append(key)
         return found
-
-
-def csv_lines(rows: list[tuple[str, ...]]) -> list[str]:
-    """``csv.writer``'s lines for rows whose fields may need quoting (the reference's
-    ``ChunkChecker._format``: CRLF so that a lone CR is quoted, terminator dropped)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    lines = []
-    for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(row)
-        lines.append(buffer.getvalue()[:-2])
-    return lines
