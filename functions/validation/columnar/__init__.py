@@ -32,6 +32,7 @@ os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1")
 
 import polars as pl
 
+from functions.validation.capacity import remaining_bytes
 from functions.validation.columnar.ahead import ahead
 from functions.validation.columnar.blocks import (
     Blocks,
@@ -41,7 +42,7 @@ from functions.validation.columnar.blocks import (
     split_quoted,
 )
 from functions.validation.columnar.checking import BlockChecker, TooManyEventNames
-from functions.validation.columnar.grouping import ColumnarGrouper
+from functions.validation.columnar.grouping import ColumnarGrouper, groups_for
 from functions.validation.columns import HeaderError, plan_columns
 from functions.validation.options import ValidationOptions
 from functions.validation.rejected import RejectedWriter
@@ -134,7 +135,7 @@ def validate_columnar(
     report.column_mapping = plan.mapping
     rejected_text = io.TextIOWrapper(rejected, encoding="utf-8", newline="", write_through=True)
     checker = BlockChecker(plan, options, report, RejectedWriter(rejected_text, header))
-    grouper = ColumnarGrouper(temp_dir=options.temp_dir)
+    grouper = ColumnarGrouper(temp_dir=options.temp_dir, groups=groups_for(remaining_bytes(source)))
 
     def checked() -> Iterator[tuple[pl.DataFrame, int]]:
         """Each block's kept rows (and the input bytes read so far), in input order."""
@@ -156,6 +157,7 @@ def validate_columnar(
             output.write(header_line)
             written = grouper.write(
                 output,
+                checker.users,
                 drop_repeats=options.duplicate_rows == "drop",
                 analytics_limit=checker.analytics_limit,
             )

@@ -18,11 +18,11 @@ import polars as pl
 from functions.validation.columnar.blocks import column_names
 from functions.validation.columnar.lookups import NativeLookups
 from functions.validation.columnar.times import ColumnTimes
+from functions.validation.columnar.users import UserTable
 from functions.validation.columnar.verdicts import (
     ASCII_NUMBER,
     CONTROL,
     EDGE_SPACE,
-    BucketTable,
     Reasons,
     Verdicts,
 )
@@ -92,7 +92,7 @@ class BlockChecker:
         self._old_code = self._reasons.code("time", OLD_EVENT)
         future = f"event is more than {options.max_future_seconds} seconds in the future"
         self._future_code = self._reasons.code("time", future)
-        self._buckets = BucketTable()
+        self.users = UserTable()
         self._values = Verdicts(self._value_verdict)
         self._currencies = Verdicts(self._currency_verdict)
         self._events = Verdicts(self._event_code)
@@ -122,12 +122,12 @@ class BlockChecker:
     ) -> pl.DataFrame:
         """Check a block whose first row is number ``first_row``; return its kept rows.
 
-        The kept rows come as columns ``bucket``, ``user``, ``secs`` (time written),
-        ``origin`` (time as read), ``line`` (the output line) and ``seq`` (input order,
-        from ``first_seq``). ``positions``: each row's place in the block when the frame is
-        not in block order (None: it is). Rows from ``quoted_from`` on were read by
-        ``csv.reader``: only their fields may need quoting on output, so only their lines
-        are written by ``csv.writer``.
+        The kept rows come as columns ``bucket``, ``user``, ``id`` (``self.users``),
+        ``secs`` (time written), ``origin`` (time as read), ``line`` (the output line) and
+        ``seq`` (input order, from ``first_seq``). ``positions``: each row's place in the
+        block when the frame is not in block order (None: it is). Rows from ``quoted_from``
+        on were read by ``csv.reader``: only their fields may need quoting on output, so
+        only their lines are written by ``csv.writer``.
         """
         columns = self._columns
         arguments = self._plan.arguments
@@ -195,7 +195,8 @@ class BlockChecker:
         )
 
     def _judge_users(self, cells: pl.Series) -> pl.DataFrame:
-        """``__user`` (stripped), ``__bucket``, ``__ucode`` (first userId reason) per row.
+        """``__user`` (stripped), ``__id``, ``__bucket``, ``__ucode`` (first userId reason)
+        per row.
 
         Stripping is the reference's ``str.strip`` (on the few cells with a space at an
         edge); lengths count characters as ``len`` does; control characters are the same
@@ -223,7 +224,7 @@ class BlockChecker:
             .cast(pl.Int64)
             .alias("__ucode")
         )
-        return frame.with_columns(self._buckets.of(frame["__user"]))
+        return frame.with_columns(*self.users.of(frame["__user"]))
 
     def _judge_events(self, cells: pl.Series) -> pl.DataFrame:
         """``__ecode``: the event-name reason of each row (null: a valid name)."""
@@ -348,9 +349,9 @@ class BlockChecker:
         report.rows_hidden_from_analytics += int((kept["__secs"] < self.analytics_limit).sum())
         self._collect_events(kept[self._column("event")])
         if ordered:
-            self.lookups_before.feed(kept["__user"])
+            self.lookups_before.feed(kept["__id"])
         else:
-            self.lookups_before.feed(kept.select("__user", "__pos").sort("__pos")["__user"])
+            self.lookups_before.feed(kept.select("__id", "__pos").sort("__pos")["__id"])
         outputs["userId"] = pl.col("__user")
         outputs["time"] = pl.col("__text")
         order = [name for name in TRACK_ARGUMENTS if name in self._plan.arguments]
@@ -359,6 +360,7 @@ class BlockChecker:
         result = kept.select(
             pl.col("__bucket").alias("bucket"),
             pl.col("__user").alias("user"),
+            pl.col("__id").alias("id"),
             pl.col("__secs").alias("secs"),
             pl.col("secs").alias("origin"),
             pl.concat_str(parts, separator=",").alias("line"),

@@ -1,10 +1,14 @@
 """Group the kept rows by user in the reference's order, drop exact repeats, write the lines.
 
 The order is the reference's (``sorting``): bucket (CRC-32 of the userId), userId, time,
-input order. Rows are dealt to ``GROUPS`` groups of neighbouring buckets as blocks arrive;
+input order; bucket and userId together are one integer, the user's rank
+(``users.UserTable.order``). Rows are dealt to groups of neighbouring buckets as blocks arrive;
 past ``budget_bytes`` the buffered groups are spilled, compressed (Arrow IPC, Zstandard), to one
 temporary file, since ``/tmp`` is memory in Cloud Functions. At the end each group alone is
 read back, sorted natively and written, so memory holds about one group.
+
+Rows wait with their user's id and the line without its userId field (``tail``); the
+line is whole again when written.
 
 Repeats (``duplicates``): two rows are the same when userId, output line and time as read
 are; after the sort the first of each kind is the earliest in the input, the one the
@@ -21,12 +25,25 @@ import polars as pl
 
 from functions.validation.columnar.ahead import ahead
 from functions.validation.columnar.lookups import NativeLookups
+from functions.validation.columnar.users import UserTable
 from functions.validation.sorting import NUM_BUCKETS
 
-GROUPS = 64
+#: Groups: at least ``MIN_GROUPS`` (fewer, bigger pieces to compress and read back are
+#: faster), more for big inputs, so that one group of about ``GROUP_INPUT_BYTES`` of input
+#: is held at a time when writing; at most ``MAX_GROUPS``.
+MIN_GROUPS, MAX_GROUPS = 16, 64
+GROUP_INPUT_BYTES = 16 << 20
 DEFAULT_BUDGET_BYTES = 12 * 1024 * 1024
-#: Rough bytes a kept row costs besides its line and userId (bucket, two times, order).
-ROW_OVERHEAD = 40
+#: Rough bytes a kept row costs besides its line's tail (id, two times, order, offsets).
+ROW_OVERHEAD = 32
+
+
+def groups_for(input_bytes: int) -> int:
+    """How many groups an input of this size is dealt to (a power of two)."""
+    groups = MIN_GROUPS
+    while groups < MAX_GROUPS and groups * GROUP_INPUT_BYTES < input_bytes:
+        groups *= 2
+    return groups
 
 
 class Written:
@@ -43,33 +60,46 @@ class Written:
 class ColumnarGrouper:
     """Collects kept rows block by block and writes them grouped and sorted."""
 
-    def __init__(self, budget_bytes: int | None = None, temp_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        budget_bytes: int | None = None,
+        temp_dir: str | None = None,
+        groups: int = MIN_GROUPS,
+    ) -> None:
+        if NUM_BUCKETS % groups:
+            raise ValueError(f"ColumnarGrouper: {groups} groups do not divide the buckets")
         self._budget = DEFAULT_BUDGET_BYTES if budget_bytes is None else budget_bytes
         self._temp_dir = temp_dir
-        self._buffers: list[list[pl.DataFrame]] = [[] for _ in range(GROUPS)]
+        self._groups = groups
+        self._buffers: list[list[pl.DataFrame]] = [[] for _ in range(groups)]
         self._buffered = 0
         self._spill: BinaryIO | None = None
-        self._pieces: list[list[tuple[int, int]]] = [[] for _ in range(GROUPS)]
+        self._pieces: list[list[tuple[int, int]]] = [[] for _ in range(groups)]
 
     def add(self, kept: pl.DataFrame) -> None:
         """Deal one block's kept rows to their groups (spilling past the budget)."""
         if not kept.height:
             return
-        # Stored lean (``/tmp`` is memory): the userId is the line's first field, so it is
-        # kept only where the line starts with a quote; the time as read only where it was
-        # moved; the input order as UInt32.
+        # Stored lean (``/tmp`` is memory): the user's id, and the line without the userId
+        # field it starts with, unless that field is quoted (``whole``: only for userIds
+        # that need quoting, so all rows of a user are alike); the time as read only where
+        # it was moved; the input order as UInt32.
+        line, whole = pl.col("line"), pl.col("line").str.starts_with('"')
         keyed = kept.select(
-            "bucket",
-            pl.when(pl.col("line").str.starts_with('"')).then(pl.col("user")).alias("user"),
+            "id",
             "secs",
             pl.when(pl.col("origin") != pl.col("secs")).then(pl.col("origin")).alias("origin"),
-            "line",
+            pl.when(whole)
+            .then(line)
+            .otherwise(line.str.slice(pl.col("user").str.len_chars() + 1))
+            .alias("tail"),
+            whole.alias("whole"),
             pl.col("seq").cast(pl.UInt32, strict=True),
-            (pl.col("bucket") // (NUM_BUCKETS // GROUPS)).alias("__group"),
+            (pl.col("bucket") // (NUM_BUCKETS // self._groups)).alias("__group"),
         )
         for (group,), part in keyed.partition_by("__group", as_dict=True).items():
             self._buffers[int(group)].append(part.drop("__group"))
-        self._buffered += int(kept["line"].str.len_bytes().sum())
+        self._buffered += int(keyed["tail"].str.len_bytes().sum())
         self._buffered += ROW_OVERHEAD * kept.height
         if self._buffered > self._budget:
             self._flush()
@@ -93,8 +123,9 @@ class ColumnarGrouper:
             self._buffers[group] = []
         self._buffered = 0
 
-    def _group(self, group: int) -> pl.DataFrame | None:
-        """One group's rows in input order: spilled pieces first, then the buffered ones."""
+    def _group(self, group: int, ranks: pl.Series, texts: pl.Series) -> pl.DataFrame | None:
+        """One group's rows, spilled pieces first, then the buffered ones, with each user's
+        ``rank`` and the whole ``line``."""
         frames: list[pl.DataFrame] = []
         if self._pieces[group]:
             spill = self._spill
@@ -108,14 +139,24 @@ class ColumnarGrouper:
         if not frames:
             return None
         frame = pl.concat(frames)
+        ids = frame["id"]
         return frame.with_columns(
-            pl.coalesce(
-                "user", pl.col("line").str.slice(0, pl.col("line").str.find(",", literal=True))
-            ),
+            ranks.gather(ids).alias("rank"),
+            pl.when("whole")
+            .then(pl.col("tail"))
+            .otherwise(pl.concat_str([pl.lit(texts.gather(ids)), pl.lit(","), pl.col("tail")]))
+            .alias("line"),
             pl.coalesce("origin", "secs"),
-        )
+        ).drop("tail", "whole", "id")
 
-    def write(self, output: BinaryIO, *, drop_repeats: bool, analytics_limit: float) -> Written:
+    def write(
+        self,
+        output: BinaryIO,
+        users: UserTable,
+        *,
+        drop_repeats: bool,
+        analytics_limit: float,
+    ) -> Written:
         """Write every group's lines in final order (each followed by ``"\\n"``).
 
         Groups are read back and sorted one step ahead, in a thread, while the previous one
@@ -123,7 +164,8 @@ class ColumnarGrouper:
         """
         written = Written()
         lookups = NativeLookups()
-        sorted_groups = (self._sorted(group) for group in range(GROUPS))
+        ranks, texts = users.order()
+        sorted_groups = (self._sorted(group, ranks, texts) for group in range(self._groups))
         for ready in ahead(sorted_groups):
             if ready is None:
                 continue
@@ -136,7 +178,7 @@ class ColumnarGrouper:
                     written.dropped_before += int((dropped["secs"] < analytics_limit).sum())
                     written.dropped_moved += int((dropped["origin"] != dropped["secs"]).sum())
                     frame = frame.filter(keep)
-            lookups.feed(frame["user"])
+            lookups.feed(frame["rank"])
             lines = frame.select("line")
             written.bytes += int(lines["line"].str.len_bytes().sum()) + lines.height
             lines.write_csv(output, include_header=False, quote_style="never")
@@ -144,13 +186,13 @@ class ColumnarGrouper:
         written.lookups = lookups.finish()
         return written
 
-    def _sorted(self, group: int) -> pl.DataFrame | None:
+    def _sorted(self, group: int, ranks: pl.Series, texts: pl.Series) -> pl.DataFrame | None:
         """One group in final order (the input order ``seq`` breaks ties, as in the
         reference; a stable sort alone is not enough: partitioning may reorder rows)."""
-        frame = self._group(group)
+        frame = self._group(group, ranks, texts)
         if frame is None:
             return None
-        return frame.sort(["bucket", "user", "secs", "seq"])
+        return frame.sort(["rank", "secs", "seq"])
 
     def close(self) -> None:
         """Remove the spill file."""
@@ -165,7 +207,7 @@ def _first_of_each_kind(frame: pl.DataFrame) -> pl.Series | None:
     Such rows share userId and time, so after the sort they lie in one run of neighbours
     with the same userId and time; only rows in such runs are compared.
     """
-    user, secs = pl.col("user"), pl.col("secs")
+    user, secs = pl.col("rank"), pl.col("secs")
     same_as_previous = (user == user.shift(1)) & (secs == secs.shift(1))
     same_as_next = (user == user.shift(-1)) & (secs == secs.shift(-1))
     in_run = frame.select((same_as_previous | same_as_next).fill_null(False)).to_series()

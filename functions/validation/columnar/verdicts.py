@@ -1,5 +1,4 @@
-"""Small pieces of the columnar checker: reason codes, userId buckets, whitespace,
-cached verdicts.
+"""Small pieces of the columnar checker: reason codes, whitespace, cached verdicts.
 
 Kept apart from ``checking`` so that each stays small; every piece reproduces one detail of
 the reference exactly (named in its docstring).
@@ -9,10 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Generic, TypeVar
-
-import polars as pl
-
-from functions.validation.sorting import buckets_of
 
 V = TypeVar("V")
 
@@ -33,35 +28,6 @@ EDGE_SPACE = f"^{_CLASS}|{_CLASS}$"
 ASCII_NUMBER = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 #: ``rules._CONTROL``'s class: C0 controls and DEL.
 CONTROL = r"[\x00-\x1F\x7F]"
-
-
-class BucketTable:
-    """The reference's bucket (``sorting.buckets_of``) of each userId, remembered natively so
-    that each distinct userId is hashed in Python once (up to ``CACHE_LIMIT`` of them)."""
-
-    def __init__(self) -> None:
-        self._known = pl.DataFrame(schema={"__user": pl.String, "__bucket": pl.UInt8})
-
-    def of(self, users: pl.Series) -> pl.Series:
-        """``__bucket`` for each of ``users`` (named ``__user``)."""
-        distinct = users.unique().to_frame()
-        new = distinct.join(self._known, on="__user", how="anti")["__user"]
-        if len(new):
-            found = pl.DataFrame(
-                {
-                    "__user": new,
-                    "__bucket": pl.Series(buckets_of(new.to_list()), dtype=pl.UInt8),
-                }
-            )
-            if self._known.height + found.height > CACHE_LIMIT:
-                # Start again from this block's userIds alone: every row below needs its own.
-                everyone = distinct["__user"]
-                buckets = pl.Series(buckets_of(everyone.to_list()), dtype=pl.UInt8)
-                self._known = pl.DataFrame({"__user": everyone, "__bucket": buckets})
-            else:
-                self._known = pl.concat([self._known, found])
-        frame = users.to_frame().join(self._known, on="__user", how="left", maintain_order="left")
-        return frame["__bucket"]
 
 
 class Verdicts(Generic[V]):

@@ -1,0 +1,64 @@
+"""Dense integer ids for the userIds of one file, each with the reference's bucket.
+
+Why ids: the kept rows wait in a compressed spill until every block is read; carrying a
+4-byte id instead of the userId's text (a third of a typical line) makes the spill smaller
+and faster to write, and the final sort, the repeat check and the lookup counts compare
+integers instead of strings. The userId's text is put back once, when the line is written.
+
+The ids come from a Polars categorical mapping private to this file (a ``Categories`` named
+after a random token), kept alive by this table and dropped with it; casting a block's
+userIds to it hashes each cell natively into one persistent map, with no table to rebuild
+per block. Each distinct userId is hashed once in Python, for its bucket
+(``sorting.buckets_of``: the reference's CRC-32).
+
+The table holds every distinct userId of the file (about its text plus 30 bytes each):
+what the reference's spill holds in every one of its lines.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import polars as pl
+
+from functions.validation.sorting import buckets_of
+
+
+class UserTable:
+    """userId -> (id, bucket) for one file, and the final order of the ids."""
+
+    def __init__(self) -> None:
+        self._categories = pl.Categories(f"lp-users-{uuid.uuid4().hex}")
+        self._dtype = pl.Categorical(self._categories)
+        # The mapping lives while a Series uses it (Polars frees it otherwise).
+        self._keepalive = pl.Series([], dtype=self._dtype)
+        self._buckets = pl.Series([], dtype=pl.UInt8)
+
+    def of(self, users: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """``__id`` (UInt32) and ``__bucket`` (UInt8) of each of ``users`` (no nulls)."""
+        ids = users.cast(self._dtype).to_physical().cast(pl.UInt32)
+        known = len(self._buckets)
+        new = ids >= known
+        if new.any():
+            found = pl.DataFrame({"user": users, "id": ids}).filter(new).unique("id")
+            top = int(found["id"].max()) + 1  # type: ignore[arg-type]
+            grown = pl.concat(
+                [self._buckets, pl.repeat(0, top - known, dtype=pl.UInt8, eager=True)]
+            )
+            buckets = pl.Series(buckets_of(found["user"].to_list()), dtype=pl.UInt8)
+            self._buckets = grown.scatter(found["id"], buckets)
+        return ids.alias("__id"), self._buckets.gather(ids).alias("__bucket")
+
+    def order(self) -> tuple[pl.Series, pl.Series]:
+        """(rank, text) of each id: ranks follow (bucket, userId), the reference's order of
+        users (Polars compares strings by UTF-8 bytes, which is code point order)."""
+        texts = self._categories.to_series().cast(pl.String)
+        if len(texts) < len(self._buckets) or texts.head(len(self._buckets)).null_count():
+            raise RuntimeError("UserTable: an id without its userId")
+        texts = texts.head(len(self._buckets))
+        frame = pl.DataFrame({"bucket": self._buckets, "user": texts})
+        by_order = frame.with_row_index("id").sort(["bucket", "user"])["id"]
+        ranks = pl.repeat(0, len(texts), dtype=pl.UInt32, eager=True).scatter(
+            by_order, pl.int_range(0, len(texts), dtype=pl.UInt32, eager=True)
+        )
+        return ranks, texts
