@@ -137,12 +137,17 @@ def validate_columnar(
     checker = BlockChecker(plan, options, report, RejectedWriter(rejected_text, header))
     grouper = ColumnarGrouper(temp_dir=options.temp_dir, groups=groups_for(remaining_bytes(source)))
 
+    def parsed() -> Iterator[tuple[pl.DataFrame, pl.Series | None, int | None, pl.DataFrame, int]]:
+        """Each block read into columns, its times read, and the input bytes read so far."""
+        for block in blocks:
+            frame, positions, quoted_from = _read_block(block, plan.width, limit)
+            yield frame, positions, quoted_from, checker.read_times(frame), blocks.bytes_read
+
     def checked() -> Iterator[tuple[pl.DataFrame, int]]:
         """Each block's kept rows (and the input bytes read so far), in input order."""
         row = 2
-        for block in blocks:
-            frame, positions, quoted_from = _read_block(block, plan.width, limit)
-            yield checker.check(frame, row, row, positions, quoted_from), blocks.bytes_read
+        for frame, positions, quoted_from, times, done in ahead(parsed()):
+            yield checker.check(frame, row, row, positions, quoted_from, times=times), done
             row += frame.height
 
     try:

@@ -112,6 +112,11 @@ class BlockChecker:
     def _column(self, argument: str) -> str:
         return self._columns[self._plan.arguments[argument]]
 
+    def read_times(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The block's time cells read (``times.ColumnTimes``): ``check`` takes them, so that
+        a thread that reads blocks can read their times too. Only one thread may call it."""
+        return self._times.read(frame, self._column("time"), self._now)
+
     def check(
         self,
         frame: pl.DataFrame,
@@ -119,6 +124,8 @@ class BlockChecker:
         first_seq: int,
         positions: pl.Series | None = None,
         quoted_from: int | None = None,
+        *,
+        times: pl.DataFrame | None = None,
     ) -> pl.DataFrame:
         """Check a block whose first row is number ``first_row``; return its kept rows.
 
@@ -127,13 +134,15 @@ class BlockChecker:
         ``seq`` (input order, from ``first_seq``). ``positions``: each row's place in the
         block when the frame is not in block order (None: it is). Rows from ``quoted_from``
         on were read by ``csv.reader``: only their fields may need quoting on output, so
-        only their lines are written by ``csv.writer``.
+        only their lines are written by ``csv.writer``. ``times``: ``read_times(frame)``,
+        if already read.
         """
         columns = self._columns
         arguments = self._plan.arguments
         users = self._judge_users(frame[self._column("userId")])
         events = self._judge_events(frame[self._column("event")])
-        times = self._times.read(frame, self._column("time"), self._now)
+        if times is None:
+            times = self.read_times(frame)
         work = pl.concat([frame, users, events, times], how="horizontal")
         codes: list[pl.Expr] = [pl.col("__ucode"), pl.col("__ecode")]
         failed = self._failed_times(work)
