@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 from functions.validation import ValidationOptions, core, validate_csv
 from functions.validation.columnar import blocks, grouping, verdicts
 from functions.validation.columnar.times import ColumnTimes
+from functions.validation.columnar.users import UserTable
+from functions.validation.sorting import buckets_of
 from functions.validation.timeparse import FORMATS, TimeParser, zone_for
 from tests.unit._validation_helpers import NOW, NOW_TS
 
@@ -319,9 +321,9 @@ def test_without_polars_the_reference_path_runs(
 def test_forgetting_remembered_cells_changes_nothing(
     tiny: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Caches of verdicts, buckets and times start again when full: a file with more
-    distinct cells than they hold comes out the same (here they hold two)."""
-    monkeypatch.setattr(verdicts, "CACHE_LIMIT", 2)  # verdicts, buckets and time cells
+    """Caches of verdicts and times start again when full: a file with more distinct
+    cells than they hold comes out the same (here they hold two)."""
+    monkeypatch.setattr(verdicts, "CACHE_LIMIT", 2)  # verdicts and time cells
     lines = ["userId,event,time,value,currencyCode"]
     for index in range(400):
         time_text = f"{NOW_TS - index}" if index % 3 else f"2025-05-30 10:00:{index % 60:02d}"
@@ -331,3 +333,33 @@ def test_forgetting_remembered_cells_changes_nothing(
         )
     raw = ("\n".join(lines) + "\n").encode()
     assert_columnar_same(raw, caplog, naive_timezone="UTC", max_rejected_fraction=1.0)
+
+
+def test_user_ids_are_stable_private_and_ordered_as_the_reference_orders_users() -> None:
+    """The same userId gets the same id in every block, each table has its own ids, buckets
+    are the reference's CRC-32, and ranks follow (bucket, userId) as Python sorts them."""
+    hostile = ["b", "a", "", "é", "e\u0301", "😀", '"q"', "a,b", "A", "z" * 300, "\u00a0x"]
+    hostile += [f"user-{index}" for index in range(200)]
+    table, other = UserTable(), UserTable()
+    other.of(pl.Series(["zzz", "b"]))
+    first_ids, first_buckets = table.of(pl.Series(hostile[:100]))
+    again_ids, _ = table.of(pl.Series(list(reversed(hostile))))
+    by_user = dict(zip(hostile[:100], first_ids.to_list(), strict=True))
+    assert [by_user[user] for user in reversed(hostile[:100])] == again_ids.to_list()[-100:]
+    assert first_buckets.to_list() == buckets_of(hostile[:100])
+    assert other.of(pl.Series(["b"]))[0].to_list() == [1]  # its own ids, not this table's
+    ranks, texts = table.order()
+    ranked = sorted(range(len(texts)), key=lambda index: ranks[index])
+    expected = sorted(set(hostile), key=lambda user: (buckets_of([user])[0], user))
+    assert [texts[index] for index in ranked] == expected
+
+
+def test_groups_grow_with_the_input_within_bounds() -> None:
+    """Small inputs use the fewest groups; a 1 GB shard holds about 16 MB of input a group."""
+    assert grouping.groups_for(0) == grouping.MIN_GROUPS == 16
+    assert grouping.groups_for(100 << 20) == 16
+    assert grouping.groups_for(300 << 20) == 32
+    assert grouping.groups_for(1 << 30) == grouping.MAX_GROUPS == 64
+    assert grouping.groups_for(1 << 40) == 64
+    with pytest.raises(ValueError, match="do not divide"):
+        grouping.ColumnarGrouper(groups=48)
