@@ -150,7 +150,7 @@ def test_many_random_numbers_divide_exactly() -> None:
 
 def test_spaces_are_python_s_whitespace() -> None:
     spaces = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
-    assert spaces == verdicts._SPACES
+    assert spaces == verdicts.SPACES
 
 
 # --- whole files ------------------------------------------------------------------------
@@ -337,13 +337,23 @@ def test_forgetting_remembered_cells_changes_nothing(
 
 def test_user_ids_are_stable_private_and_ordered_as_the_reference_orders_users() -> None:
     """The same userId gets the same id in every block, each table has its own ids, buckets
-    are the reference's CRC-32, and ranks follow (bucket, userId) as Python sorts them."""
+    are the reference's CRC-32, each userId is judged once, and ranks follow (bucket,
+    userId) as Python sorts them."""
     hostile = ["b", "a", "", "é", "e\u0301", "😀", '"q"', "a,b", "A", "z" * 300, "\u00a0x"]
     hostile += [f"user-{index}" for index in range(200)]
-    table, other = UserTable(), UserTable()
+    judged: list[str] = []
+
+    def judge(users: pl.Series) -> pl.Series:
+        judged.extend(users.to_list())
+        return users.str.len_chars().cast(pl.Int64)
+
+    table, other = UserTable(judge), UserTable()
     other.of(pl.Series(["zzz", "b"]))
-    first_ids, first_buckets = table.of(pl.Series(hostile[:100]))
-    again_ids, _ = table.of(pl.Series(list(reversed(hostile))))
+    first_ids, first_buckets, lengths = table.of(pl.Series(hostile[:100]))
+    again_ids, _, again_lengths = table.of(pl.Series(list(reversed(hostile))))
+    assert sorted(judged) == sorted(set(hostile))  # each distinct userId judged once
+    assert lengths.to_list() == [len(user) for user in hostile[:100]]
+    assert again_lengths.to_list() == [len(user) for user in reversed(hostile)]
     by_user = dict(zip(hostile[:100], first_ids.to_list(), strict=True))
     assert [by_user[user] for user in reversed(hostile[:100])] == again_ids.to_list()[-100:]
     assert first_buckets.to_list() == buckets_of(hostile[:100])

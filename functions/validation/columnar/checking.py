@@ -22,7 +22,7 @@ from functions.validation.columnar.users import UserTable
 from functions.validation.columnar.verdicts import (
     ASCII_NUMBER,
     CONTROL,
-    EDGE_SPACE,
+    SPACES,
     Reasons,
     Verdicts,
 )
@@ -92,7 +92,7 @@ class BlockChecker:
         self._old_code = self._reasons.code("time", OLD_EVENT)
         future = f"event is more than {options.max_future_seconds} seconds in the future"
         self._future_code = self._reasons.code("time", future)
-        self.users = UserTable()
+        self.users = UserTable(self._user_verdicts)
         self._values = Verdicts(self._value_verdict)
         self._currencies = Verdicts(self._currency_verdict)
         self._events = Verdicts(self._event_code)
@@ -129,9 +129,10 @@ class BlockChecker:
     ) -> pl.DataFrame:
         """Check a block whose first row is number ``first_row``; return its kept rows.
 
-        The kept rows come as columns ``bucket``, ``user``, ``id`` (``self.users``),
-        ``secs`` (time written), ``origin`` (time as read), ``line`` (the output line) and
-        ``seq`` (input order, from ``first_seq``). ``positions``: each row's place in the
+        The kept rows come as columns ``bucket``, ``id`` (``self.users``), ``secs`` (time
+        written), ``origin`` (time as read), ``tail`` and ``whole`` (the output line without
+        its userId field, or whole where that field is quoted) and ``seq`` (input order,
+        from ``first_seq``). ``positions``: each row's place in the
         block when the frame is not in block order (None: it is). Rows from ``quoted_from``
         on were read by ``csv.reader``: only their fields may need quoting on output, so
         only their lines are written by ``csv.writer``. ``times``: ``read_times(frame)``,
@@ -212,7 +213,7 @@ class BlockChecker:
         class; the bucket is the reference's CRC-32, computed once per distinct userId.
         """
         users = cells
-        padded = cells.str.contains(EDGE_SPACE)
+        padded = cells.str.strip_chars(SPACES) != cells
         if padded.any():
             distinct = cells.filter(padded).unique().to_list()
             stripped = [cell.strip() for cell in distinct]
@@ -221,19 +222,20 @@ class BlockChecker:
                 .then(pl.lit(cells).replace_strict(distinct, stripped, default=""))
                 .otherwise(pl.lit(cells))
             ).to_series()
-        frame = users.alias("__user").to_frame()
-        length = pl.col("__user").str.len_chars()
-        frame = frame.with_columns(
+        return pl.DataFrame([users.alias("__user"), *self.users.of(users)])
+
+    def _user_verdicts(self, users: pl.Series) -> pl.Series:
+        """The first userId reason of each distinct (stripped) userId, null if none."""
+        length = users.str.len_chars()
+        return pl.select(
             pl.when(length == 0)
             .then(self._user_empty)
             .when(length > MAX_ID_LENGTH)
             .then(self._reasons.code("userId", USER_TOO_LONG))
-            .when(pl.col("__user").str.contains(CONTROL))
+            .when(users.str.contains(CONTROL))
             .then(self._reasons.code("userId", USER_CONTROL))
             .cast(pl.Int64)
-            .alias("__ucode")
-        )
-        return frame.with_columns(*self.users.of(frame["__user"]))
+        ).to_series()
 
     def _judge_events(self, cells: pl.Series) -> pl.DataFrame:
         """``__ecode``: the event-name reason of each row (null: a valid name)."""
@@ -366,21 +368,34 @@ class BlockChecker:
         order = [name for name in TRACK_ARGUMENTS if name in self._plan.arguments]
         parts = [outputs[name] for name in order]
         parts += [pl.col(self._columns[index]) for index, _ in self._plan.params]
+        if order[0] != "userId":
+            raise RuntimeError("BlockChecker: output lines must start with the userId")
+        # The tail of each line: the line without its userId field (see ``grouping``).
         result = kept.select(
             pl.col("__bucket").alias("bucket"),
-            pl.col("__user").alias("user"),
             pl.col("__id").alias("id"),
             pl.col("__secs").alias("secs"),
             pl.col("secs").alias("origin"),
-            pl.concat_str(parts, separator=",").alias("line"),
+            pl.concat_str(parts[1:], separator=",").alias("tail"),
+            pl.lit(False).alias("whole"),
             pl.col("__pos").alias("seq"),
         )
         taken = kept["__quoted"]
         if taken.any():
             named = [part.alias(f"__out{i}") for i, part in enumerate(parts)]
             rows = kept.filter(taken).select(named).rows()
-            lines = pl.Series(csv_lines(rows), dtype=pl.String)
-            result = result.with_columns(result["line"].scatter(taken.arg_true(), lines))
+            lines = csv_lines(rows)
+            # A quoted userId field (it holds a quote or a comma) keeps the whole line.
+            wholes = [line.startswith('"') for line in lines]
+            tails = [
+                line if whole else line[len(row[0]) + 1 :]
+                for line, whole, row in zip(lines, wholes, rows, strict=True)
+            ]
+            where = taken.arg_true()
+            result = result.with_columns(
+                result["tail"].scatter(where, pl.Series(tails, dtype=pl.String)),
+                result["whole"].scatter(where, pl.Series(wholes, dtype=pl.Boolean)),
+            )
         return result
 
     def _collect_events(self, events: pl.Series) -> None:

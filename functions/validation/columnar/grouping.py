@@ -84,16 +84,12 @@ class ColumnarGrouper:
         # field it starts with, unless that field is quoted (``whole``: only for userIds
         # that need quoting, so all rows of a user are alike); the time as read only where
         # it was moved; the input order as UInt32.
-        line, whole = pl.col("line"), pl.col("line").str.starts_with('"')
         keyed = kept.select(
             "id",
             "secs",
             pl.when(pl.col("origin") != pl.col("secs")).then(pl.col("origin")).alias("origin"),
-            pl.when(whole)
-            .then(line)
-            .otherwise(line.str.slice(pl.col("user").str.len_chars() + 1))
-            .alias("tail"),
-            whole.alias("whole"),
+            "tail",
+            "whole",
             pl.col("seq").cast(pl.UInt32, strict=True),
             (pl.col("bucket") // (NUM_BUCKETS // self._groups)).alias("__group"),
         )

@@ -1,4 +1,5 @@
-"""Dense integer ids for the userIds of one file, each with the reference's bucket.
+"""Dense integer ids for the userIds of one file, each with the reference's bucket and the
+verdict on it.
 
 Why ids: the kept rows wait in a compressed spill until every block is read; carrying a
 4-byte id instead of the userId's text (a third of a typical line) makes the spill smaller
@@ -9,7 +10,8 @@ The ids come from a Polars categorical mapping private to this file (a ``Categor
 after a random token), kept alive by this table and dropped with it; casting a block's
 userIds to it hashes each cell natively into one persistent map, with no table to rebuild
 per block. Each distinct userId is hashed once in Python, for its bucket
-(``sorting.buckets_of``: the reference's CRC-32).
+(``sorting.buckets_of``: the reference's CRC-32), and judged once (``judge``), when first
+seen: the rows then take both by id.
 
 The table holds every distinct userId of the file (about its text plus 30 bytes each):
 what the reference's spill holds in every one of its lines.
@@ -18,6 +20,7 @@ what the reference's spill holds in every one of its lines.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import polars as pl
 
@@ -25,17 +28,24 @@ from functions.validation.sorting import buckets_of
 
 
 class UserTable:
-    """userId -> (id, bucket) for one file, and the final order of the ids."""
+    """userId -> (id, bucket, verdict) for one file, and the final order of the ids.
 
-    def __init__(self) -> None:
+    ``judge`` gives the verdict (an Int64 reason code, null: none) on each of a Series of
+    distinct userIds; without one every verdict is null.
+    """
+
+    def __init__(self, judge: Callable[[pl.Series], pl.Series] | None = None) -> None:
+        self._judge = judge
         self._categories = pl.Categories(f"lp-users-{uuid.uuid4().hex}")
         self._dtype = pl.Categorical(self._categories)
         # The mapping lives while a Series uses it (Polars frees it otherwise).
         self._keepalive = pl.Series([], dtype=self._dtype)
         self._buckets = pl.Series([], dtype=pl.UInt8)
+        self._verdicts = pl.Series([], dtype=pl.Int64)
 
-    def of(self, users: pl.Series) -> tuple[pl.Series, pl.Series]:
-        """``__id`` (UInt32) and ``__bucket`` (UInt8) of each of ``users`` (no nulls)."""
+    def of(self, users: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
+        """``__id`` (UInt32), ``__bucket`` (UInt8) and ``__ucode`` (Int64) of each of
+        ``users`` (no nulls)."""
         ids = users.cast(self._dtype).to_physical().cast(pl.UInt32)
         known = len(self._buckets)
         new = ids >= known
@@ -47,7 +57,17 @@ class UserTable:
             )
             buckets = pl.Series(buckets_of(found["user"].to_list()), dtype=pl.UInt8)
             self._buckets = grown.scatter(found["id"], buckets)
-        return ids.alias("__id"), self._buckets.gather(ids).alias("__bucket")
+            verdicts = pl.concat(
+                [self._verdicts, pl.repeat(None, top - known, dtype=pl.Int64, eager=True)]
+            )
+            if self._judge is not None:
+                verdicts = verdicts.scatter(found["id"], self._judge(found["user"]))
+            self._verdicts = verdicts
+        return (
+            ids.alias("__id"),
+            self._buckets.gather(ids).alias("__bucket"),
+            self._verdicts.gather(ids).alias("__ucode"),
+        )
 
     def order(self) -> tuple[pl.Series, pl.Series]:
         """(rank, text) of each id: ranks follow (bucket, userId), the reference's order of

@@ -15,14 +15,12 @@ V = TypeVar("V")
 CACHE_LIMIT = 200_000
 
 
-#: Python's whitespace (``str.isspace``: what ``str.strip`` drops), as a regex class; a unit
-#: test checks it against every code point. Leading or trailing: the cell needs stripping.
-_SPACES = (
+#: Python's whitespace (``str.isspace``: what ``str.strip`` drops); a unit test checks it
+#: against every code point. A cell that changes when these are stripped needs stripping.
+SPACES = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
     "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-_CLASS = "[" + "".join(f"\\x{{{ord(char):x}}}" for char in _SPACES) + "]"
-EDGE_SPACE = f"^{_CLASS}|{_CLASS}$"
 #: ``rules._NUMBER`` with ASCII digits only (Python's ``\d`` takes any decimal digit: cells
 #: with others go to the reference).
 ASCII_NUMBER = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
