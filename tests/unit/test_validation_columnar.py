@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from functions.validation import ValidationOptions, core, validate_csv
-from functions.validation.columnar import blocks, grouping, verdicts
+from functions.validation.columnar import blocks, grouping, users, verdicts
 from functions.validation.columnar.times import ColumnTimes
 from functions.validation.columnar.users import UserTable
 from functions.validation.sorting import buckets_of
@@ -302,6 +302,20 @@ def test_a_late_decline_leaves_no_trace_of_the_columnar_attempt(
     reference = run(raw, "reference", max_rejected_fraction=1.0)
     assert columnar == reference
     assert columnar[2].count(b"yesterday") == 1  # the early rejection, once
+
+
+def test_too_many_distinct_users_hand_the_file_to_the_reference(
+    tiny: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of mostly distinct userIds would hold them all in memory: past the table's
+    budget the columnar path declines, and the reference writes the same bytes."""
+    monkeypatch.setattr(users, "MAX_USER_BYTES", 40 * users.USER_OVERHEAD)
+    lines = ["userId,event,time"] + [f"user-{index},e,{NOW_TS - index}" for index in range(90)]
+    raw = ("\n".join(lines) + "\n").encode()
+    with caplog.at_level(logging.INFO, logger="functions.validation.columnar"):
+        columnar = run(raw, "columnar")
+    assert "more distinct userIds than fit" in caplog.text
+    assert columnar == run(raw, "reference")
 
 
 def test_without_polars_the_reference_path_runs(

@@ -10,10 +10,10 @@ Which files: *plain* ones (``blocks``): quotes only within one-line records (rea
 ``csv.reader`` itself), no NUL, no bare carriage return, no empty line, valid UTF-8, every
 line with the header's number of fields, no field as long as the CSV field size limit, an
 unquoted header, at most 50 parameter columns, at most ``MAX_COLLECTED_EVENT_NAMES`` distinct
-event names. That is what exporters write. Anything else returns None (logging why) before
-a byte of output is written, and the caller runs the reference path on the same stream from
-the same position; the rejected-rows stream may then hold a partial file, which the caller
-truncates.
+event names, distinct userIds within ``users.MAX_USER_BYTES``. That is what exporters
+write. Anything else returns None (logging why) before a byte of output is written, and the
+caller runs the reference path on the same stream from the same position; the rejected-rows
+stream may then hold a partial file, which the caller truncates.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from functions.validation.columnar.blocks import (
 )
 from functions.validation.columnar.checking import BlockChecker, TooManyEventNames
 from functions.validation.columnar.grouping import ColumnarGrouper, groups_for
+from functions.validation.columnar.users import TooManyUsers
 from functions.validation.columns import HeaderError, plan_columns
 from functions.validation.options import ValidationOptions
 from functions.validation.rejected import RejectedWriter
@@ -177,7 +178,7 @@ def validate_columnar(
         report.bytes_read = blocks.bytes_read
         rejected_text.flush()
         return report
-    except (NotPlain, TooManyEventNames, pl.exceptions.PolarsError) as error:
+    except (NotPlain, TooManyEventNames, TooManyUsers, pl.exceptions.PolarsError) as error:
         _declined(error)
         return None
     finally:

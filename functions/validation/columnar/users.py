@@ -13,8 +13,10 @@ per block. Each distinct userId is hashed once in Python, for its bucket
 (``sorting.buckets_of``: the reference's CRC-32), and judged once (``judge``), when first
 seen: the rows then take both by id.
 
-The table holds every distinct userId of the file (about its text plus 30 bytes each):
-what the reference's spill holds in every one of its lines.
+The table holds every distinct userId of the file (about its text plus 30 bytes each), in
+memory, where the reference's spill holds them compressed: past ``MAX_USER_BYTES`` (a file of
+mostly distinct userIds, millions of them) it gives up (``TooManyUsers``) and the reference
+path runs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ from collections.abc import Callable
 import polars as pl
 
 from functions.validation.sorting import buckets_of
+
+#: Memory the table may take (userIds' bytes plus ``USER_OVERHEAD`` each) before giving up.
+MAX_USER_BYTES = 128 << 20
+USER_OVERHEAD = 32
+
+
+class TooManyUsers(Exception):
+    """More distinct userIds than the table holds in ``MAX_USER_BYTES``."""
 
 
 class UserTable:
@@ -42,6 +52,7 @@ class UserTable:
         self._keepalive = pl.Series([], dtype=self._dtype)
         self._buckets = pl.Series([], dtype=pl.UInt8)
         self._verdicts = pl.Series([], dtype=pl.Int64)
+        self._bytes = 0
 
     def of(self, users: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
         """``__id`` (UInt32), ``__bucket`` (UInt8) and ``__ucode`` (Int64) of each of
@@ -51,6 +62,10 @@ class UserTable:
         new = ids >= known
         if new.any():
             found = pl.DataFrame({"user": users, "id": ids}).filter(new).unique("id")
+            self._bytes += int(found["user"].str.len_bytes().sum())
+            self._bytes += USER_OVERHEAD * found.height
+            if self._bytes > MAX_USER_BYTES:
+                raise TooManyUsers(f"more distinct userIds than fit in {MAX_USER_BYTES >> 20} MB")
             top = int(found["id"].max()) + 1  # type: ignore[arg-type]
             grown = pl.concat(
                 [self._buckets, pl.repeat(0, top - known, dtype=pl.UInt8, eager=True)]
