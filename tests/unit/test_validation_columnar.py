@@ -304,6 +304,27 @@ def test_a_late_decline_leaves_no_trace_of_the_columnar_attempt(
     assert columnar[2].count(b"yesterday") == 1  # the early rejection, once
 
 
+def test_quoted_user_ids_keep_their_whole_line_and_sort_and_repeat_as_the_reference(
+    tiny: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """userIds that need quoting (a comma, a quote) keep their whole line in the spill;
+    a plain userId read from a quoted line (another field holds a comma) loses its field
+    like its plain rows: either way order, repeats dropped and lookups are the reference's."""
+    rng = random.Random(5)
+    users = ['"a,b"', '"q""x"', '"""lead"', "plain", "zed", '" sp,c "', "ü,ß"]
+    lines = ["userId,event,time,params.note"]
+    for _ in range(300):
+        user = rng.choice(users)
+        if user == "ü,ß":
+            user = '"ü,ß"'
+        note = rng.choice(["x", '"has, comma"', '"say ""hi"""', ""])
+        lines.append(f"{user},e{rng.randrange(3)},{NOW_TS - rng.randrange(4)},{note}")
+    raw = ("\n".join(lines) + "\n").encode()
+    result = assert_columnar_same(raw, caplog, duplicate_rows="drop")
+    assert result[0]["rows_duplicate_dropped"] > 0
+    assert b'"a,b",' in result[1] and b'"q""x",' in result[1]
+
+
 def test_too_many_distinct_users_hand_the_file_to_the_reference(
     tiny: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
