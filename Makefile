@@ -39,7 +39,7 @@ infra: $(STAMP)
 	$(VENV)/bin/pytest tests/infra
 
 bench: $(STAMP)         ## validator throughput and memory, and one 1 GB gzipped shard's ingest work
-	$(PY) scripts/benchmark_validator.py
+	$(PY) scripts/benchmark_validator.py --repeat 2
 	PYTHONPATH=. $(PY) scripts/benchmark_shard.py
 
 clean:
