@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -16,7 +16,7 @@ _DONE = object()
 _POLL_SECONDS = 0.1
 
 
-def ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
+def ahead(items: Iterable[T], depth: int = 1) -> Generator[T, None, None]:
     """Yield ``items`` as produced by a background thread, at most ``depth`` ahead.
 
     An exception in the producer is raised here, in the consumer, at the same point of the

@@ -91,8 +91,9 @@ class UserTable:
         if len(texts) < len(self._buckets) or texts.head(len(self._buckets)).null_count():
             raise RuntimeError("UserTable: an id without its userId")
         texts = texts.head(len(self._buckets))
+        # Only the permutation is built (no sorted copy of the userIds).
         frame = pl.DataFrame({"bucket": self._buckets, "user": texts})
-        by_order = frame.with_row_index("id").sort(["bucket", "user"])["id"]
+        by_order = frame.select(pl.arg_sort_by("bucket", "user")).to_series()
         ranks = pl.repeat(0, len(texts), dtype=pl.UInt32, eager=True).scatter(
             by_order, pl.int_range(0, len(texts), dtype=pl.UInt32, eager=True)
         )
