@@ -4,7 +4,8 @@ the rest, once per distinct cell.
 Read natively (every other cell goes to ``TimeParser.parse``, the reference itself):
 
 - up to 16 ASCII digits below 2^33 seconds in their unit (seconds, milliseconds,
-  microseconds: GA4's 16 digits included; nanoseconds are left to the reference);
+  microseconds: GA4's 16 digits included);
+- nanoseconds: 18 or 19 ASCII digits from 10^17 to below 2^63 (Spark, pandas);
 - ASCII decimals of at most 15 significant digits, from 1 to below 10^11 (seconds);
 - ``YYYY-MM-DD[T ]hh:mm:ss[.f{1,9}]`` followed by ``Z``, ``+hh``, ``+hhmm``, ``+hh:mm`` or
   `` UTC``, years 1971 to 2200, every field in its range (hour 24, second 60 go to the
@@ -16,6 +17,11 @@ Why these results are the reference's, bit for bit:
   integer (below 2^53, so exact as a double) is divided by a *column* of divisors
   (``_divide``). Polars turns a division by a constant into a multiplication by its
   reciprocal, which is not correctly rounded; the tests catch the difference.
+- Nanoseconds are above 2^53, so not exact as doubles: ``_nanos`` rounds n / 10^9 to the
+  nearest double in integers (whole seconds, and the fraction scaled to the double's
+  spacing, half to even; no exact half can occur) and only then converts, exactly.
+  Their text is the double's shortest round-trip text, as ``repr``; Polars prints doubles
+  the same way (a test compares them).
 - Dates. ``datetime.timestamp()`` of an aware time is its microseconds since 1970 divided
   by 10^6 (``timedelta.total_seconds``); here the same integer, from the calendar by
   integer arithmetic (days from civil), divided the same way. Fractions are cut to
@@ -36,10 +42,12 @@ from functions.validation.timeparse import FORMATS, TimeParser
 
 #: Format codes are indexes in ``timeparse.FORMATS``.
 SECONDS, MILLIS, MICROS = 0, 1, 2
+NANOS = FORMATS.index("unix_nanoseconds")
 ISO, SQL_UTC = FORMATS.index("iso8601"), FORMATS.index("sql_utc")
 #: Microseconds (and milliseconds) below this many seconds print exactly (see above).
 _EXACT_SECONDS = 2**33
 _DIGITS = r"^[0-9]{1,16}$"
+_NANO_DIGITS = r"^[0-9]{18,19}$"
 _DECIMAL = r"^(?:[0-9]+\.[0-9]*|\.[0-9]+)$"
 _DATE = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}"
@@ -107,6 +115,45 @@ def _digits(cells: pl.DataFrame) -> pl.LazyFrame:
         .otherwise(_unit_text(number // 10**6, number % 10**6, 6))
         .alias("text"),
         "fmt",
+    )
+
+
+def _nanos(cells: pl.DataFrame) -> pl.LazyFrame:
+    """``at``, seconds, text and format of nanosecond cells, from 10^17 to below 2^63.
+
+    n = whole * 10^9 + part, whole from 10^8 to below 2^34 (27 to 34 bits). Doubles from
+    2^(bits-1) to 2^bits are the multiples of 2^-shift, shift = 53 - bits (19 to 26), so the
+    nearest is (whole * 2^shift + round(part * 2^shift / 10^9)) / 2^shift: a numerator of at
+    most 2^53 (exact as a double) over a power of two (an exact division). part * 2^shift is
+    below 2^56, and never an exact half of 10^9 (that needs 2^(shift+1) to divide 10^9).
+    """
+    cell = pl.col("cell")
+    found = (
+        cells.lazy()
+        .filter(cell.str.contains(_NANO_DIGITS))
+        .with_columns(number=_int(cell))  # null beyond 2^63
+        .filter(pl.col("number") >= 10**17)
+    )
+    number = pl.col("number")
+    found = found.with_columns(whole=number // 10**9, part=number % 10**9)
+    whole = pl.col("whole")
+    bits = 64 - whole.cast(pl.UInt64).bitwise_leading_zeros().cast(pl.Int64)
+    found = found.with_columns(scale=pl.lit(2, dtype=pl.Int64).pow(53 - bits).cast(pl.Int64))
+    scale = pl.col("scale")
+    found = found.with_columns(scaled=pl.col("part") * scale)
+    scaled = pl.col("scaled")
+    found = found.with_columns(
+        numerator=whole * scale + scaled // 10**9 + ((scaled % 10**9) * 2 > 10**9).cast(pl.Int64)
+    )
+    secs = _divide(pl.col("numerator"), scale)
+    return found.select(
+        "at",
+        secs.alias("secs"),
+        pl.when(secs.floor() == secs)
+        .then(secs.cast(pl.Int64).cast(pl.String))
+        .otherwise(secs.cast(pl.String))
+        .alias("text"),
+        pl.lit(NANOS).alias("fmt"),
     )
 
 
@@ -235,7 +282,7 @@ class ColumnTimes:
     def read(self, frame: pl.DataFrame, column: str, fill: float) -> pl.DataFrame:
         """Columns ``secs`` (Float64), ``text`` (String), ``fmt`` (Int8) for ``column``."""
         cells = frame.select(pl.col(column).alias("cell")).with_row_index("at")
-        parts = [part(cells) for part in (_digits, _decimals, _dates)]
+        parts = [part(cells) for part in (_digits, _nanos, _decimals, _dates)]
         native = pl.concat(
             [part.with_columns(pl.col("fmt").cast(pl.Int8)) for part in parts]
         ).collect()
