@@ -127,8 +127,8 @@ class FastChunkChecker(ChunkChecker):
         for index in old:
             if index not in bad:
                 if self._policy == "move":
-                    times[index] = self._moved
-                    texts[index] = self._moved_text
+                    times[index] = self._limits.moved
+                    texts[index] = self._limits.moved_text
                     self._report.rows_time_clamped += 1
                 else:
                     self.rows_kept_old += 1
@@ -164,7 +164,7 @@ class FastChunkChecker(ChunkChecker):
                 lines = list(compress(lines, mask))
         self._report.rows_written += len(lines)
         self._report.rows_hidden_from_analytics += len(
-            list(filter(self._analytics_limit.__gt__, times))
+            list(filter(self._limits.analytics.__gt__, times))
         )
         self._collect_events(events)
         self.lookups_before.feed(users)
@@ -180,23 +180,23 @@ class FastChunkChecker(ChunkChecker):
     def _check_times(
         self, cells: Sequence[str], bad: Bad
     ) -> tuple[list[float], list[str], list[int]]:
-        times, texts, failed, formats = fasttime.parse_column(self._parser, cells, self._now)
+        times, texts, failed, formats = fasttime.parse_column(self._parser, cells, self._limits.now)
         self._report.count_time_formats(formats)
         for index in failed:
             bad.setdefault(index, ("time", self._parser.reason(cells[index])))
         old: list[int] = []
-        if min(times) < self._floor:
-            for index in _where(map(lt, times, repeat(self._floor))):
-                bad.setdefault(index, ("time", self._floor_reason))
-        if min(times) < self._old_limit:
-            old = _where(map(lt, times, repeat(self._old_limit)))
+        if min(times) < self._limits.floor:
+            for index in _where(map(lt, times, repeat(self._limits.floor))):
+                bad.setdefault(index, ("time", self._limits.floor_reason))
+        if min(times) < self._limits.old:
+            old = _where(map(lt, times, repeat(self._limits.old)))
             if self._policy == "reject":
                 for index in old:
                     bad.setdefault(index, ("time", OLD_EVENT))
                 old = []
-        if max(times) > self._future_limit:
-            for index in _where(map(gt, times, repeat(self._future_limit))):
-                bad.setdefault(index, ("time", self._future_reason))
+        if max(times) > self._limits.future:
+            for index in _where(map(gt, times, repeat(self._limits.future))):
+                bad.setdefault(index, ("time", self._limits.future_reason))
         return times, texts, old
 
     def _check_optional(self, columns: list[Sequence[str]], count: int, bad: Bad) -> None:

@@ -13,7 +13,6 @@ import io
 import math
 import re
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
 from itertools import compress
 from typing import NamedTuple
 
@@ -27,13 +26,11 @@ from functions.validation.reading import Chunk
 from functions.validation.rejected import RejectedWriter
 from functions.validation.report import ValidationReport
 from functions.validation.sorting import RECORD_OVERHEAD, buckets_of
-from functions.validation.timeparse import TimeParser, format_seconds, zone_for
+from functions.validation.timelimits import OLD_EVENT_DAYS, TimeLimits
+from functions.validation.timeparse import TimeParser, zone_for
 
 MAX_ID_LENGTH = 400
 MAX_PARAMETERS_PER_EVENT = 50
-OLD_EVENT_DAYS = 365
-MOVED_EVENT_DAYS = 360
-ANALYTICS_DAYS = 7
 #: Distinct event names remembered for the report; past this the list stops growing.
 MAX_COLLECTED_EVENT_NAMES = 10_000
 #: ISO 4217 codes from pycountry's maintained list, not a hand-typed one.
@@ -51,9 +48,6 @@ CURRENCY_UNKNOWN = "currencyCode is not an ISO 4217 code"
 TOO_MANY_PARAMETERS = f"more than {MAX_PARAMETERS_PER_EVENT} parameters with values"
 WRONG_FIELD_COUNT = "row does not have as many fields as the header"
 OLD_EVENT = f"event is more than {OLD_EVENT_DAYS} days old (old_event_policy=reject)"
-
-#: The old-event cut-off moves once per UTC day, see old_event_limit.
-_DAY = 86400.0
 
 
 class Kept(NamedTuple):
@@ -96,20 +90,6 @@ def csv_lines(rows: Iterable[Sequence[str]]) -> list[str]:
     return lines
 
 
-def old_event_limit(now: float) -> float:
-    """Events strictly before this Unix time are treated as "older than 365 days".
-
-    It is the start of the UTC day of ``now`` minus 364 days, so it always covers every event
-    older than 365 days, plus less than one day more. Why not exactly ``now - 365 days``: a
-    cut-off that slides with ``now`` would keep catching new events each time an output file
-    is validated again, so the function would never see its own output as unchanged. Fixed for
-    a whole UTC day, the cut-off makes a second validation on the same day byte-identical (one
-    crossing midnight settles after one more rewrite). The margin is also prudent: Leanplum
-    applies its 365-day rule when the job runs, which can be hours after validation.
-    """
-    return (now // _DAY) * _DAY - (OLD_EVENT_DAYS - 1) * _DAY
-
-
 class ChunkChecker:
     """Applies every row rule to chunks of parsed rows, feeding the report as it goes."""
 
@@ -125,22 +105,8 @@ class ChunkChecker:
         self._rejected = rejected
         self._names = NameChecker()
         self._parser = TimeParser(zone_for(options.naive_timezone))
-        now = options.now.timestamp()
-        self._now = now
-        self._old_limit = old_event_limit(now)
-        self._analytics_limit = now - timedelta(days=ANALYTICS_DAYS).total_seconds()
-        self._future_limit = now + options.max_future_seconds
-        self._floor = options.min_event_time.timestamp()
-        self._floor_reason = (
-            f"time is before {options.min_event_time:%Y-%m-%d} (MIN_EVENT_TIME): a placeholder"
-            " such as 0 or a 1900 date, not the time of a real event"
-        )
-        self._moved = now - timedelta(days=MOVED_EVENT_DAYS).total_seconds()
-        self._moved_text = format_seconds(self._moved)
+        self._limits = TimeLimits.of(options)
         self._policy = options.old_event_policy
-        self._future_reason = (
-            f"event is more than {options.max_future_seconds} seconds in the future"
-        )
         self._sources = plan.source_indexes()
         self.rows_blank = 0
         self.rows_kept_old = 0
@@ -155,7 +121,7 @@ class ChunkChecker:
     @property
     def analytics_limit(self) -> float:
         """Events before this Unix time do not appear on Leanplum's Analytics page."""
-        return self._analytics_limit
+        return self._limits.analytics
 
     @property
     def width(self) -> int:
@@ -252,8 +218,8 @@ class ChunkChecker:
         for index in old:
             if index not in bad:
                 if self._policy == "move":
-                    times[index] = self._moved
-                    texts[index] = self._moved_text
+                    times[index] = self._limits.moved
+                    texts[index] = self._limits.moved_text
                     self._report.rows_time_clamped += 1
                 else:
                     self.rows_kept_old += 1
@@ -290,7 +256,7 @@ class ChunkChecker:
                 lines = list(compress(lines, mask))
         self._report.rows_written += len(lines)
         self._report.rows_hidden_from_analytics += len(
-            list(filter(self._analytics_limit.__gt__, times))
+            list(filter(self._limits.analytics.__gt__, times))
         )
         self._collect_events(events)
         self.lookups_before.feed(users)
@@ -307,27 +273,27 @@ class ChunkChecker:
         self, cells: Sequence[str], bad: dict[int, tuple[str, str]]
     ) -> tuple[list[float], list[str], list[int]]:
         """Parse the time column; reject unparseable and future times; list old rows."""
-        times, texts, failed, formats = self._parser.parse_column(cells, self._now)
+        times, texts, failed, formats = self._parser.parse_column(cells, self._limits.now)
         self._report.count_time_formats(formats)
         for index in failed:
             bad.setdefault(index, ("time", self._parser.reason(cells[index])))
         old: list[int] = []
         # The floor is never before 1970 (ValidationOptions checks), so no time kept under
         # old_event_policy=keep can reach Leanplum as negative seconds.
-        if min(times) < self._floor:
+        if min(times) < self._limits.floor:
             for index, seconds in enumerate(times):
-                if seconds < self._floor:
-                    bad.setdefault(index, ("time", self._floor_reason))
-        if min(times) < self._old_limit:
-            old = [index for index, seconds in enumerate(times) if seconds < self._old_limit]
+                if seconds < self._limits.floor:
+                    bad.setdefault(index, ("time", self._limits.floor_reason))
+        if min(times) < self._limits.old:
+            old = [index for index, seconds in enumerate(times) if seconds < self._limits.old]
             if self._policy == "reject":
                 for index in old:
                     bad.setdefault(index, ("time", OLD_EVENT))
                 old = []
-        if max(times) > self._future_limit:
+        if max(times) > self._limits.future:
             for index, seconds in enumerate(times):
-                if seconds > self._future_limit:
-                    bad.setdefault(index, ("time", self._future_reason))
+                if seconds > self._limits.future:
+                    bad.setdefault(index, ("time", self._limits.future_reason))
         return times, texts, old
 
     def _check_optional(

@@ -6,12 +6,8 @@ from typing import Protocol
 
 from functions.validation.columns import ColumnPlan
 from functions.validation.report import MAX_LISTED_EVENT_NAMES, ValidationReport
-from functions.validation.rules import (
-    ANALYTICS_DAYS,
-    MAX_COLLECTED_EVENT_NAMES,
-    MOVED_EVENT_DAYS,
-    OLD_EVENT_DAYS,
-)
+from functions.validation.rules import MAX_COLLECTED_EVENT_NAMES
+from functions.validation.timelimits import ANALYTICS_DAYS, MOVED_EVENT_DAYS, OLD_EVENT_DAYS
 
 
 class CheckerCounts(Protocol):

@@ -8,7 +8,8 @@ import pytest
 
 from functions.validation import ValidationOptions
 from functions.validation.names import name_problem
-from functions.validation.rules import VALUE_NOT_NUMBER, old_event_limit
+from functions.validation.rules import VALUE_NOT_NUMBER
+from functions.validation.timelimits import old_event_limit
 from functions.validation.timeparse import UNPARSEABLE
 from tests.unit._validation_helpers import NOW, NOW_TS, rows_of, run
 

@@ -11,8 +11,6 @@ reasons are coalesced in that very order. Rows whose userId is empty are looked 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import polars as pl
 
 from functions.validation.columnar.blocks import column_names
@@ -32,13 +30,11 @@ from functions.validation.options import ValidationOptions
 from functions.validation.rejected import RejectedWriter
 from functions.validation.report import ValidationReport
 from functions.validation.rules import (
-    ANALYTICS_DAYS,
     CURRENCY_CODES,
     CURRENCY_UNKNOWN,
     DEVICE_TOO_LONG,
     MAX_COLLECTED_EVENT_NAMES,
     MAX_ID_LENGTH,
-    MOVED_EVENT_DAYS,
     OLD_EVENT,
     USER_CONTROL,
     USER_EMPTY,
@@ -46,10 +42,10 @@ from functions.validation.rules import (
     VALUE_NOT_NUMBER,
     _is_number,
     csv_lines,
-    old_event_limit,
 )
 from functions.validation.sorting import NUM_BUCKETS
-from functions.validation.timeparse import FORMATS, TimeParser, format_seconds, zone_for
+from functions.validation.timelimits import TimeLimits
+from functions.validation.timeparse import FORMATS, TimeParser, zone_for
 
 
 class TooManyEventNames(Exception):
@@ -77,21 +73,11 @@ class BlockChecker:
         self._reasons = Reasons()
         self._names = NameChecker()
         self._times = ColumnTimes(TimeParser(zone_for(options.naive_timezone)))
-        now = options.now.timestamp()
-        self._now = now
-        self._old_limit = old_event_limit(now)
-        self.analytics_limit = now - timedelta(days=ANALYTICS_DAYS).total_seconds()
-        self._future_limit = now + options.max_future_seconds
-        self._floor = options.min_event_time.timestamp()
-        self._moved = now - timedelta(days=MOVED_EVENT_DAYS).total_seconds()
-        floor_reason = (
-            f"time is before {options.min_event_time:%Y-%m-%d} (MIN_EVENT_TIME): a placeholder"
-            " such as 0 or a 1900 date, not the time of a real event"
-        )
-        self._floor_code = self._reasons.code("time", floor_reason)
+        self._limits = limits = TimeLimits.of(options)
+        self.analytics_limit = limits.analytics
+        self._floor_code = self._reasons.code("time", limits.floor_reason)
         self._old_code = self._reasons.code("time", OLD_EVENT)
-        future = f"event is more than {options.max_future_seconds} seconds in the future"
-        self._future_code = self._reasons.code("time", future)
+        self._future_code = self._reasons.code("time", limits.future_reason)
         self.users = UserTable(self._user_verdicts)
         self._values = Verdicts(self._value_verdict)
         self._currencies = Verdicts(self._currency_verdict)
@@ -115,7 +101,7 @@ class BlockChecker:
     def read_times(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The block's time cells read (``times.ColumnTimes``): ``check`` takes them, so that
         a thread that reads blocks can read their times too. Only one thread may call it."""
-        return self._times.read(frame, self._column("time"), self._now)
+        return self._times.read(frame, self._column("time"), self._limits.now)
 
     def check(
         self,
@@ -149,11 +135,11 @@ class BlockChecker:
         failed = self._failed_times(work)
         codes.append(failed)
         secs = pl.col("secs")
-        old = secs < self._old_limit
-        codes.append(pl.when(secs < self._floor).then(self._floor_code))
+        old = secs < self._limits.old
+        codes.append(pl.when(secs < self._limits.floor).then(self._floor_code))
         if self._options.old_event_policy == "reject":
             codes.append(pl.when(old).then(self._old_code))
-        codes.append(pl.when(secs > self._future_limit).then(self._future_code))
+        codes.append(pl.when(secs > self._limits.future).then(self._future_code))
         outputs = {name: pl.col(self._column(name)) for name in arguments}
         if "value" in arguments:
             mapped = self._judge_values(frame[self._column("value")])
@@ -175,9 +161,9 @@ class BlockChecker:
         moved = old & (self._options.old_event_policy == "move")
         work = work.with_columns(
             pl.coalesce(codes).alias("__code"),
-            pl.when(moved).then(self._moved).otherwise(secs).alias("__secs"),
+            pl.when(moved).then(self._limits.moved).otherwise(secs).alias("__secs"),
             pl.when(moved)
-            .then(pl.lit(format_seconds(self._moved)))
+            .then(pl.lit(self._limits.moved_text))
             .otherwise(pl.col("text"))
             .alias("__text"),
             old.alias("__old"),
