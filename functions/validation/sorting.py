@@ -55,6 +55,12 @@ _by_user_seconds = itemgetter(1, 2)
 _by_origin = itemgetter(4)
 
 
+def open_spill(temp_dir: str | None) -> BinaryIO:
+    """A new spill file (unlinked at once: ``/tmp`` is memory in Cloud Functions). The caller
+    closes it: a context manager cannot span the calls that fill and read it."""
+    return tempfile.TemporaryFile(prefix="lp-validate-", dir=temp_dir)
+
+
 def buckets_of(users: list[str]) -> list[int]:
     """The bucket of each user, at C speed: CRC-32 of its UTF-8 bytes, stable across
     processes (unlike ``hash``), so every run orders users the same way."""
@@ -238,10 +244,7 @@ class UserGrouper:
 
     def _flush(self) -> None:
         if self._spill is None:
-            # Closed in close(); a context manager cannot span add() calls.
-            self._spill = tempfile.TemporaryFile(  # noqa: SIM115
-                prefix="lp-validate-", dir=self._temp_dir
-            )
+            self._spill = open_spill(self._temp_dir)
         spill = self._spill
         for bucket, buffer in enumerate(self._buffers):
             if not buffer.lines:
@@ -279,10 +282,7 @@ class UserGrouper:
         them here, in the very format ``_flush`` writes, so every read-back path is shared.
         """
         if self._spill is None:
-            # Closed in close(); a context manager cannot span add() calls.
-            self._spill = tempfile.TemporaryFile(  # noqa: SIM115
-                prefix="lp-validate-", dir=self._temp_dir
-            )
+            self._spill = open_spill(self._temp_dir)
         spill = self._spill
         spill.seek(0, 2)
         self._pieces[bucket].append((spill.tell(), len(data)))

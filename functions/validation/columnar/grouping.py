@@ -18,7 +18,6 @@ reference keeps.
 from __future__ import annotations
 
 import io
-import tempfile
 from typing import BinaryIO
 
 import polars as pl
@@ -26,7 +25,7 @@ import polars as pl
 from functions.validation.columnar.ahead import ahead
 from functions.validation.columnar.lookups import NativeLookups
 from functions.validation.columnar.users import UserTable
-from functions.validation.sorting import NUM_BUCKETS
+from functions.validation.sorting import NUM_BUCKETS, open_spill
 
 #: Groups: at least ``MIN_GROUPS`` (fewer, bigger pieces to compress and read back are
 #: faster), more for big inputs, so that one group of about ``GROUP_INPUT_BYTES`` of input
@@ -102,10 +101,7 @@ class ColumnarGrouper:
 
     def _flush(self) -> None:
         if self._spill is None:
-            # Closed in close(); a context manager cannot span add() calls.
-            self._spill = tempfile.TemporaryFile(  # noqa: SIM115
-                prefix="lp-validate-", dir=self._temp_dir
-            )
+            self._spill = open_spill(self._temp_dir)  # closed in close()
         spill = self._spill
         for group, frames in enumerate(self._buffers):
             if not frames:

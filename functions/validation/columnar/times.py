@@ -70,6 +70,11 @@ def _divide(number: pl.Expr, divisor: pl.Expr) -> pl.Expr:
     return number.cast(pl.Float64) / full
 
 
+def _matching(cells: pl.DataFrame, pattern: str) -> pl.LazyFrame:
+    """The cells matching ``pattern``, as the start of a reader's lazy query."""
+    return cells.lazy().filter(pl.col("cell").str.contains(pattern))
+
+
 def _unit_text(whole: pl.Expr, part: pl.Expr, places: int) -> pl.Expr:
     """``repr`` of whole + part / 10^places (0 <= part < 10^places), as argued above."""
     decimals = part.cast(pl.String).str.pad_start(places, "0").str.strip_chars_end("0")
@@ -88,7 +93,7 @@ def _digits(cells: pl.DataFrame) -> pl.LazyFrame:
     a third less time than eager calls took.)
     """
     cell = pl.col("cell")
-    found = cells.lazy().filter(cell.str.contains(_DIGITS)).with_columns(number=_int(cell))
+    found = _matching(cells, _DIGITS).with_columns(number=_int(cell))
     found = found.with_columns(
         fmt=pl.when(pl.col("number") < 10**11)
         .then(SECONDS)
@@ -129,8 +134,7 @@ def _nanos(cells: pl.DataFrame) -> pl.LazyFrame:
     """
     cell = pl.col("cell")
     found = (
-        cells.lazy()
-        .filter(cell.str.contains(_NANO_DIGITS))
+        _matching(cells, _NANO_DIGITS)
         .with_columns(number=_int(cell))  # null beyond 2^63
         .filter(pl.col("number") >= 10**17)
     )
@@ -160,13 +164,9 @@ def _nanos(cells: pl.DataFrame) -> pl.LazyFrame:
 def _decimals(cells: pl.DataFrame) -> pl.LazyFrame:
     """``at``, seconds, text and format of decimal cells of up to 15 significant digits."""
     cell = pl.col("cell")
-    found = (
-        cells.lazy()
-        .filter(cell.str.contains(_DECIMAL))
-        .with_columns(
-            whole=cell.str.extract(r"^([0-9]*)\.", 1).str.strip_chars_start("0"),
-            fraction=cell.str.extract(r"\.([0-9]*)$", 1).str.strip_chars_end("0"),
-        )
+    found = _matching(cells, _DECIMAL).with_columns(
+        whole=cell.str.extract(r"^([0-9]*)\.", 1).str.strip_chars_start("0"),
+        fraction=cell.str.extract(r"\.([0-9]*)$", 1).str.strip_chars_end("0"),
     )
     whole, fraction = pl.col("whole"), pl.col("fraction")
     found = found.filter(
@@ -187,19 +187,15 @@ def _decimals(cells: pl.DataFrame) -> pl.LazyFrame:
 def _dates(cells: pl.DataFrame) -> pl.LazyFrame:
     """``at``, seconds, text and format of ISO 8601 and SQL UTC cells, fields in range."""
     cell = pl.col("cell")
-    found = (
-        cells.lazy()
-        .filter(cell.str.contains(_DATE))
-        .with_columns(
-            year=_int(cell.str.slice(0, 4)),
-            month=_int(cell.str.slice(5, 2)),
-            day=_int(cell.str.slice(8, 2)),
-            hour=_int(cell.str.slice(11, 2)),
-            minute=_int(cell.str.slice(14, 2)),
-            second=_int(cell.str.slice(17, 2)),
-            fraction=cell.str.slice(19).str.extract(r"^\.([0-9]+)", 1).fill_null(""),
-            zone=cell.str.slice(19).str.extract(r"^(?:\.[0-9]+)?(.*)$", 1),
-        )
+    found = _matching(cells, _DATE).with_columns(
+        year=_int(cell.str.slice(0, 4)),
+        month=_int(cell.str.slice(5, 2)),
+        day=_int(cell.str.slice(8, 2)),
+        hour=_int(cell.str.slice(11, 2)),
+        minute=_int(cell.str.slice(14, 2)),
+        second=_int(cell.str.slice(17, 2)),
+        fraction=cell.str.slice(19).str.extract(r"^\.([0-9]+)", 1).fill_null(""),
+        zone=cell.str.slice(19).str.extract(r"^(?:\.[0-9]+)?(.*)$", 1),
     )
     zone, year, month = pl.col("zone"), pl.col("year"), pl.col("month")
     utc = (zone == " UTC") | (zone == "Z")
